@@ -1,0 +1,130 @@
+"""Events in and out of the core.
+
+``ProviderEvent`` is what every provider adapter turns a webhook (or a reconciliation read) into:
+one normalized shape, whatever the vendor. ``DomainEvent`` subclasses are what the core tells the
+host application after a change was stored.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+from attrs import frozen
+
+from media_core.model import FailureCode, MediaUpload, UploadStatus
+
+
+class ProviderEventKind(enum.Enum):
+    """What a provider says happened; each kind moves an upload towards one status."""
+
+    PROCESSING = "processing"
+    """The bytes arrived and the provider is processing them, optionally with a progress figure."""
+    READY = "ready"
+    """The video can be played; carries its duration and playback id."""
+    FAILED = "failed"
+    """The upload or its processing failed for good."""
+
+    @property
+    def target(self) -> UploadStatus:
+        """The status this kind of event moves an upload to."""
+        return {
+            ProviderEventKind.PROCESSING: UploadStatus.PROCESSING,
+            ProviderEventKind.READY: UploadStatus.READY,
+            ProviderEventKind.FAILED: UploadStatus.FAILED,
+        }[self]
+
+
+def _optional_progress(_: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is not None and not 0 <= value <= 100:
+        raise ValueError(f"{attribute.name} must be within 0..100, got {value}")
+
+
+@frozen
+class ProviderEvent:
+    """A provider's statement about one upload, normalized.
+
+    ``delivery_id`` identifies the delivery for de-duplication within ``provider`` (Mux's event id,
+    a content hash for Cloudflare). At least one of the four references must be set; the repository
+    looks the upload up by the first one it knows.
+    """
+
+    provider: str
+    delivery_id: str
+    kind: ProviderEventKind
+    occurred_at: datetime
+    upload_id: str | None = None
+    provider_upload_id: str | None = None
+    asset_id: str | None = None
+    playback_id: str | None = None
+    progress: int | None = attrs.field(default=None, validator=_optional_progress)
+    duration: float | None = None
+    thumbnail_url: str | None = None
+    aspect_ratio: str | None = None
+    failure_code: FailureCode | None = None
+    failure_reason: str | None = None
+    event_type: str = ""
+    """The provider's own name for the event (``video.asset.ready``), for logs and metrics."""
+
+    def __attrs_post_init__(self) -> None:
+        if not any((self.upload_id, self.provider_upload_id, self.asset_id, self.playback_id)):
+            raise ValueError("a provider event must reference its upload")
+        if self.kind is ProviderEventKind.READY:
+            if self.duration is None or self.duration < 0 or self.playback_id is None:
+                raise ValueError("a READY event needs a duration and a playback id")
+        if self.kind is ProviderEventKind.FAILED and self.failure_code is None:
+            raise ValueError("a FAILED event needs a failure code")
+
+
+@frozen
+class DomainEvent:
+    """Something that happened to an upload; ``upload`` is the record as stored after it."""
+
+    upload: MediaUpload
+    occurred_at: datetime
+
+    @property
+    def name(self) -> str:
+        """A stable name for the event, such as ``upload.ready``."""
+        return _NAMES[type(self)]
+
+
+@frozen
+class UploadRequested(DomainEvent):
+    """A user was given an upload slot."""
+
+
+@frozen
+class UploadProcessing(DomainEvent):
+    """The provider received the bytes and began processing."""
+
+
+@frozen
+class UploadProgressed(DomainEvent):
+    """Processing progress moved forward."""
+
+
+@frozen
+class UploadReady(DomainEvent):
+    """The video can be played."""
+
+
+@frozen
+class UploadFailed(DomainEvent):
+    """The upload ended without a playable video (including cancellation and expiry)."""
+
+
+@frozen
+class UploadDeleted(DomainEvent):
+    """The upload and its video were deleted."""
+
+
+_NAMES: dict[type[DomainEvent], str] = {
+    UploadRequested: "upload.requested",
+    UploadProcessing: "upload.processing",
+    UploadProgressed: "upload.progressed",
+    UploadReady: "upload.ready",
+    UploadFailed: "upload.failed",
+    UploadDeleted: "upload.deleted",
+}

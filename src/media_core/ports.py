@@ -1,0 +1,219 @@
+"""The ports: what the core needs from the outside world, as ``typing.Protocol``s.
+
+Adapters in ``adapters`` implement them; the core never imports an adapter. I/O methods are async.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import attrs
+from attrs import frozen
+
+from media_core.events import DomainEvent, ProviderEvent
+from media_core.model import MediaUpload, Page, UploadMetadata, UploadProtocol
+
+
+@frozen
+class DirectUploadRequest:
+    """What a provider needs to open a direct-upload slot for ``upload_id``."""
+
+    upload_id: str
+    owner_id: str
+    file_name: str
+    file_size: int
+    mime_type: str
+    metadata: UploadMetadata
+    now: datetime
+
+
+@frozen
+class DirectUploadTicket:
+    """Where and how the client sends the bytes.
+
+    ``playback_id`` is known here for Cloudflare (the uid) and ``None`` for Mux.
+    """
+
+    provider_upload_id: str
+    url: str
+    protocol: UploadProtocol
+    method: str
+    expires_at: datetime
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    playback_id: str | None = None
+    asset_id: str | None = None
+    chunk_size: int | None = None
+    """A chunk size the client should use for chunked or resumable protocols, if any."""
+
+
+@frozen
+class Playback:
+    """How to play a READY upload; ``token`` and ``expires_at`` are set for signed playback."""
+
+    url: str
+    mime_type: str
+    thumbnail_url: str | None = None
+    token: str | None = None
+    thumbnail_token: str | None = None
+    expires_at: datetime | None = None
+
+
+@frozen
+class WebhookDelivery:
+    """A verified webhook: its provider event, or ``None`` for an event we acknowledge and ignore."""
+
+    provider: str
+    event_type: str
+    event: ProviderEvent | None
+
+
+class VideoProvider(Protocol):
+    """A video platform that takes direct uploads and processes them (Mux, Cloudflare, fake)."""
+
+    @property
+    def name(self) -> str:
+        """The provider's stable name, stored with each upload (``mux``, ``cloudflare``, ``fake``)."""
+        ...
+
+    async def create_direct_upload(self, request: DirectUploadRequest) -> DirectUploadTicket:
+        """Open an upload slot; raises ``ProviderUnavailable`` or ``ProviderRejected``."""
+        ...
+
+    async def fetch_events(self, upload: MediaUpload, now: datetime) -> Sequence[ProviderEvent]:
+        """Read the provider's current view of ``upload`` as events (for the reconciler)."""
+        ...
+
+    async def cancel_upload(self, upload: MediaUpload) -> None:
+        """Stop accepting bytes for ``upload``; a slot that is already gone is not an error."""
+        ...
+
+    async def delete_video(self, upload: MediaUpload) -> None:
+        """Delete the provider's copy of ``upload``; a video already gone is not an error."""
+        ...
+
+    async def playback(self, upload: MediaUpload, now: datetime) -> Playback:
+        """Playback URLs for a READY upload, signed when its visibility is PRIVATE."""
+        ...
+
+
+class WebhookVerifier(Protocol):
+    """Checks and parses the webhooks of one route: signature, timestamp, then body."""
+
+    @property
+    def provider(self) -> str:
+        """The provider whose deliveries this verifier accepts."""
+        ...
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> WebhookDelivery:
+        """Raise ``InvalidSignature``, ``StaleWebhook`` or ``MalformedWebhook``, or parse."""
+        ...
+
+
+@frozen
+class DeliveryKey:
+    """Identifies one webhook delivery for at-most-once application."""
+
+    provider: str
+    delivery_id: str
+
+
+class MediaRepository(Protocol):
+    """Stores uploads and the webhook deliveries already applied.
+
+    Writes are atomic: an ``update`` with a ``delivery`` records both or neither.
+    """
+
+    async def add(self, upload: MediaUpload) -> None:
+        """Insert a new upload (version 0)."""
+        ...
+
+    async def get(self, upload_id: str) -> MediaUpload | None:
+        """The upload with our id ``upload_id``."""
+        ...
+
+    async def get_by_playback_id(self, playback_id: str) -> MediaUpload | None:
+        """The upload with this playback id."""
+        ...
+
+    async def find_for_event(self, event: ProviderEvent) -> MediaUpload | None:
+        """The upload an event refers to: by our id, else provider upload id, asset or playback id."""
+        ...
+
+    async def update(
+        self, upload: MediaUpload, *, expected_version: int, delivery: DeliveryKey | None = None
+    ) -> MediaUpload:
+        """Store ``upload`` if the stored version is still ``expected_version``.
+
+        Returns the stored upload (version ``expected_version + 1``). Raises ``VersionConflict``
+        if another writer got there first, and ``DuplicateDelivery`` if ``delivery`` was
+        recorded before; in both cases nothing is written.
+        """
+        ...
+
+    async def record_delivery(self, delivery: DeliveryKey, received_at: datetime) -> bool:
+        """Record a delivery that changed nothing; False if it was recorded before."""
+        ...
+
+    async def has_delivery(self, delivery: DeliveryKey) -> bool:
+        """True if the delivery was recorded."""
+        ...
+
+    async def list_for_owner(self, owner_id: str, *, limit: int, cursor: str | None) -> Page:
+        """The owner's uploads, newest first, ``limit`` at a time."""
+        ...
+
+    async def delete(self, upload_id: str) -> None:
+        """Remove one upload record."""
+        ...
+
+    async def delete_all_for_user(self, owner_id: str) -> int:
+        """Remove every upload of ``owner_id``; returns how many."""
+        ...
+
+
+class Clock(Protocol):
+    """The time, as an aware UTC ``datetime``."""
+
+    def now(self) -> datetime:
+        """The current time."""
+        ...
+
+
+class IdGenerator(Protocol):
+    """New unique, URL-safe ids."""
+
+    def new_id(self) -> str:
+        """A fresh id."""
+        ...
+
+
+@frozen
+class RateDecision:
+    """The answer of a rate limiter: whether to admit, and what to tell the client."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: float
+    """Seconds until the bucket is full again."""
+    retry_after: float
+    """Seconds until one more request would be admitted (0 when allowed)."""
+
+
+class RateLimiter(Protocol):
+    """Admits or refuses one request under ``key`` (a user, an address)."""
+
+    async def acquire(self, key: str) -> RateDecision:
+        """Take one unit for ``key`` if there is one."""
+        ...
+
+
+@runtime_checkable
+class EventPublisher(Protocol):
+    """Carries domain events to whoever listens (the host application, live status)."""
+
+    async def publish(self, events: Sequence[DomainEvent]) -> None:
+        """Deliver ``events``, after the change that caused them was stored."""
+        ...

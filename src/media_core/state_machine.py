@@ -1,0 +1,137 @@
+"""The upload state machine: pure functions from (upload, input, time) to (upload, events).
+
+UPLOADING → PROCESSING → READY, and any non-terminal state → FAILED. The rules, each proven by the
+hypothesis suite in ``tests/unit/test_state_machine_properties.py``:
+
+1. READY and FAILED are terminal: nothing changes them.
+2. Progress never decreases; READY is 100.
+3. A READY upload always has a duration and a playback id (the model refuses anything else).
+4. A duplicate or late event (one whose target state is behind the current one) changes nothing
+   but facts the upload did not know yet (asset id, playback id, a higher progress).
+5. Hence any order of the same deliveries that contains the final event ends in the same outcome.
+
+Events are ordered by the state they lead to, not by their timestamps: providers' clocks and
+retries make timestamps an unreliable order, while the state order is exactly what the product
+promises.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+from attrs import frozen
+
+from media_core.errors import NotCancellable
+from media_core.events import (
+    DomainEvent,
+    ProviderEvent,
+    ProviderEventKind,
+    UploadFailed,
+    UploadProcessing,
+    UploadProgressed,
+    UploadReady,
+)
+from media_core.model import FailureCode, MediaUpload, UploadStatus
+
+
+@frozen
+class Transition:
+    """The result of applying an input: the new upload and the domain events it caused.
+
+    ``changed`` is false when the input was a no-op (duplicate, late, or after the end).
+    """
+
+    upload: MediaUpload
+    events: tuple[DomainEvent, ...]
+    changed: bool
+
+
+def _unchanged(upload: MediaUpload) -> Transition:
+    return Transition(upload=upload, events=(), changed=False)
+
+
+def apply_event(upload: MediaUpload, event: ProviderEvent, now: datetime) -> Transition:
+    """Apply one normalized provider event to ``upload`` at time ``now``."""
+    if upload.is_terminal:
+        return _unchanged(upload)
+    if event.kind is ProviderEventKind.READY:
+        return _finish_ready(upload, event, now)
+    if event.kind is ProviderEventKind.FAILED:
+        assert event.failure_code is not None  # guaranteed by ProviderEvent
+        return fail(upload, event.failure_code, event.failure_reason or "", now, event=event)
+    return _processing(upload, event, now)
+
+
+def _processing(upload: MediaUpload, event: ProviderEvent, now: datetime) -> Transition:
+    progress = max(upload.progress, event.progress or 0)
+    updated = attrs.evolve(
+        upload,
+        status=UploadStatus.PROCESSING,
+        progress=progress,
+        provider_upload_id=upload.provider_upload_id or event.provider_upload_id,
+        provider_asset_id=upload.provider_asset_id or event.asset_id,
+        playback_id=upload.playback_id or event.playback_id,
+        aspect_ratio=upload.aspect_ratio or event.aspect_ratio,
+        uploaded_at=upload.uploaded_at or now,
+    )
+    if updated == upload:
+        return _unchanged(upload)
+    updated = attrs.evolve(updated, updated_at=now)
+    events: list[DomainEvent] = []
+    if upload.status is UploadStatus.UPLOADING:
+        events.append(UploadProcessing(upload=updated, occurred_at=now))
+    if progress > upload.progress:
+        events.append(UploadProgressed(upload=updated, occurred_at=now))
+    return Transition(upload=updated, events=tuple(events), changed=True)
+
+
+def _finish_ready(upload: MediaUpload, event: ProviderEvent, now: datetime) -> Transition:
+    updated = attrs.evolve(
+        upload,
+        status=UploadStatus.READY,
+        progress=100,
+        provider_upload_id=upload.provider_upload_id or event.provider_upload_id,
+        provider_asset_id=event.asset_id or upload.provider_asset_id,
+        playback_id=event.playback_id,
+        duration=event.duration,
+        thumbnail_url=event.thumbnail_url or upload.thumbnail_url,
+        aspect_ratio=event.aspect_ratio or upload.aspect_ratio,
+        uploaded_at=upload.uploaded_at or now,
+        ready_at=now,
+        updated_at=now,
+    )
+    return Transition(
+        upload=updated, events=(UploadReady(upload=updated, occurred_at=now),), changed=True
+    )
+
+
+def fail(
+    upload: MediaUpload,
+    code: FailureCode,
+    reason: str,
+    now: datetime,
+    *,
+    event: ProviderEvent | None = None,
+) -> Transition:
+    """Move a non-terminal upload to FAILED; a terminal one is returned unchanged."""
+    if upload.is_terminal:
+        return _unchanged(upload)
+    updated = attrs.evolve(
+        upload,
+        status=UploadStatus.FAILED,
+        failure_code=code,
+        failure_reason=reason or code.value.replace("_", " "),
+        provider_asset_id=upload.provider_asset_id or (event.asset_id if event else None),
+        updated_at=now,
+    )
+    return Transition(
+        upload=updated, events=(UploadFailed(upload=updated, occurred_at=now),), changed=True
+    )
+
+
+def cancel(upload: MediaUpload, now: datetime) -> Transition:
+    """The owner gives up on an upload; refused once it is READY or FAILED."""
+    if upload.is_terminal:
+        raise NotCancellable(f"upload {upload.id} is already {upload.status.value}")
+    return fail(upload, FailureCode.CANCELLED, "cancelled by the owner", now)
