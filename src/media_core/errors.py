@@ -5,13 +5,13 @@ these exceptions are for broken preconditions, bad input and unavailable collabo
 carries a stable ``code`` that the HTTP layer turns into a problem+json ``type``::
 
     MediaCoreError
-    ├── InvalidInput                      a client sent something we refuse (field names the culprit)
+    ├── InvalidInput                      a client sent a value we refuse (field names it)
     │   ├── UnsupportedMediaType          MIME type or extension not allowed, or the two disagree
     │   ├── FileTooLarge                  declared size over the limit
     │   ├── InvalidFileSize               declared size zero or negative
     │   └── MetadataTooLong               title or description over its length limit
     ├── NotAuthenticated                  no or bad credentials
-    ├── UploadNotFound                    no such upload for this owner (someone else's looks the same)
+    ├── UploadNotFound                    not this owner's (someone else's looks the same)
     ├── Conflict
     │   ├── NotCancellable                the upload already finished
     │   ├── IdempotencyKeyReused          same key, different request

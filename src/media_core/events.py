@@ -36,7 +36,9 @@ class ProviderEventKind(enum.Enum):
         }[self]
 
 
-def _optional_progress(_: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+def _optional_progress(
+    _: object, attribute: attrs.Attribute[int | None], value: int | None
+) -> None:
     if value is not None and not 0 <= value <= 100:
         raise ValueError(f"{attribute.name} must be within 0..100, got {value}")
 
@@ -70,9 +72,10 @@ class ProviderEvent:
     def __attrs_post_init__(self) -> None:
         if not any((self.upload_id, self.provider_upload_id, self.asset_id, self.playback_id)):
             raise ValueError("a provider event must reference its upload")
-        if self.kind is ProviderEventKind.READY:
-            if self.duration is None or self.duration < 0 or self.playback_id is None:
-                raise ValueError("a READY event needs a duration and a playback id")
+        if self.kind is ProviderEventKind.READY and (
+            self.duration is None or self.duration < 0 or self.playback_id is None
+        ):
+            raise ValueError("a READY event needs a duration and a playback id")
         if self.kind is ProviderEventKind.FAILED and self.failure_code is None:
             raise ValueError("a FAILED event needs a failure code")
 

@@ -49,7 +49,7 @@ class UploadProtocol(enum.Enum):
     """How the client sends the bytes to the upload URL."""
 
     PUT = "put"
-    """One PUT of the whole file, or chunked PUTs with ``Content-Range`` where the provider allows."""
+    """One PUT of the whole file, or chunked PUTs with ``Content-Range`` where allowed."""
     FORM = "form"
     """A ``multipart/form-data`` POST with the file in the ``file`` field (Cloudflare basic)."""
     TUS = "tus"

@@ -93,7 +93,9 @@ def check_file(policy: UploadPolicy, file_name: str, file_size: int, mime_type: 
     return normalized
 
 
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(
+    r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
+)
 _SPACES = re.compile(r"[ \t]+")
 
 

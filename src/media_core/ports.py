@@ -62,7 +62,7 @@ class Playback:
 
 @frozen
 class WebhookDelivery:
-    """A verified webhook: its provider event, or ``None`` for an event we acknowledge and ignore."""
+    """A verified webhook: its provider event, or ``None`` for one we acknowledge and ignore."""
 
     provider: str
     event_type: str
@@ -74,7 +74,7 @@ class VideoProvider(Protocol):
 
     @property
     def name(self) -> str:
-        """The provider's stable name, stored with each upload (``mux``, ``cloudflare``, ``fake``)."""
+        """The provider's stable name, stored with each upload (``mux``, ``cloudflare``)."""
         ...
 
     async def create_direct_upload(self, request: DirectUploadRequest) -> DirectUploadTicket:
@@ -138,7 +138,7 @@ class MediaRepository(Protocol):
         ...
 
     async def find_for_event(self, event: ProviderEvent) -> MediaUpload | None:
-        """The upload an event refers to: by our id, else provider upload id, asset or playback id."""
+        """The upload an event refers to: by our id, else provider upload, asset or playback id."""
         ...
 
     async def update(

@@ -139,11 +139,10 @@ class MediaService:
                 )
             )
         except ProviderError as exc:
+            reason = f"provider: {exc.detail}"
             await self._mutate(
                 upload.id,
-                lambda current: fail(
-                    current, FailureCode.PROVIDER_ERROR, f"provider: {exc.detail}", self.clock.now()
-                ),
+                lambda current: fail(current, FailureCode.PROVIDER_ERROR, reason, self.clock.now()),
             )
             raise
         stored = await self._attach_ticket(upload.id, ticket)

@@ -1,0 +1,47 @@
+"""The one task runner: ``nox -s tests``, ``nox -s lint``, ``nox -s serve``, ``nox -s bench``.
+
+Sessions build their virtualenv with the interpreter nox runs under (one Python per machine).
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "venv"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Install the package with its test extras and run the whole suite with branch coverage."""
+    session.install("-e", ".[test]")
+    if not os.path.exists("node_modules/.bin/prism") and session.run(
+        "npm", "--version", external=True, silent=True, success_codes=[0, 1, 127]
+    ):
+        session.run("npm", "ci", "--no-audit", "--no-fund", external=True)
+    session.run(
+        "pytest",
+        "--cov",
+        "--cov-report=term-missing:skip-covered",
+        *session.posargs,
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format check), mypy strict on src/, and the import-linter contracts."""
+    session.install("-e", ".[test,lint]")
+    session.run("ruff", "check", "src", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+    session.run("mypy")
+    session.run("lint-imports")
+
+
+@nox.session
+def serve(session: nox.Session) -> None:
+    """Run the service on the embedded default (SQLite file and the fake provider)."""
+    session.install("-e", ".")
+    session.run("media-core", "serve", *session.posargs)

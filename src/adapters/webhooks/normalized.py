@@ -1,0 +1,135 @@
+"""The seed's normalized webhook (``POST /api/v1/media/webhook/upload-complete``).
+
+Body (camelCase, as in the seed; ``status`` and one reference are required)::
+
+    {"eventId": "evt_1", "uploadId": "…", "playbackId": "…", "status": "ready",
+     "progress": 100, "duration": 12.5, "thumbnailUrl": "https://…", "metadata": {}}
+
+Signed like Mux: header ``Media-Core-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">``.
+The fake provider sends these; any trusted system of the host may too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from attrs import frozen
+
+from adapters.webhooks._signing import SignatureScheme
+from media_core.errors import MalformedWebhook
+from media_core.events import ProviderEvent, ProviderEventKind
+from media_core.model import FailureCode
+from media_core.ports import WebhookDelivery
+
+NORMALIZED_SIGNATURE_HEADER = "Media-Core-Signature"
+SCHEME = SignatureScheme(header=NORMALIZED_SIGNATURE_HEADER, timestamp_key="t", signature_key="v1")
+
+_KINDS = {
+    "processing": ProviderEventKind.PROCESSING,
+    "ready": ProviderEventKind.READY,
+    "failed": ProviderEventKind.FAILED,
+}
+_MAX_ID = 200
+_MAX_TEXT = 2000
+
+
+def sign_normalized(secret: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The headers that sign ``body`` for the normalized route."""
+    return {
+        NORMALIZED_SIGNATURE_HEADER: SCHEME.sign(secret, timestamp, body),
+        "Content-Type": "application/json",
+    }
+
+
+@frozen
+class NormalizedWebhookVerifier:
+    """Verifies and parses normalized deliveries on behalf of ``provider`` (``fake`` by default)."""
+
+    secrets: Sequence[str]
+    provider: str = "fake"
+    tolerance_seconds: float = 300.0
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> WebhookDelivery:
+        """Check the signature and age, then parse the body into one provider event."""
+        SCHEME.verify(
+            headers, body, now, secrets=self.secrets, tolerance_seconds=self.tolerance_seconds
+        )
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise MalformedWebhook("the body is not JSON") from exc
+        if not isinstance(data, dict):
+            raise MalformedWebhook("the body must be a JSON object")
+        return WebhookDelivery(
+            provider=self.provider,
+            event_type=f"upload.{data.get('status')}",
+            event=self._event(data, body, now),
+        )
+
+    def _event(self, data: dict[str, Any], body: bytes, now: datetime) -> ProviderEvent:
+        status = data.get("status")
+        kind = _KINDS.get(status) if isinstance(status, str) else None
+        if kind is None:
+            raise MalformedWebhook("status must be one of processing, ready, failed")
+        failure_code = None
+        if kind is ProviderEventKind.FAILED:
+            code = _text(data, "failureCode", _MAX_ID) or FailureCode.PROVIDER_ERROR.value
+            try:
+                failure_code = FailureCode(code)
+            except ValueError as exc:
+                raise MalformedWebhook(f"failureCode {code!r} is unknown") from exc
+        delivery_id = _text(data, "eventId", _MAX_ID) or hashlib.sha256(body).hexdigest()
+        try:
+            return ProviderEvent(
+                provider=self.provider,
+                delivery_id=delivery_id,
+                kind=kind,
+                occurred_at=now,
+                upload_id=_text(data, "uploadId", _MAX_ID),
+                provider_upload_id=_text(data, "providerUploadId", _MAX_ID),
+                asset_id=_text(data, "assetId", _MAX_ID),
+                playback_id=_text(data, "playbackId", _MAX_ID),
+                progress=_progress(data),
+                duration=_duration(data),
+                thumbnail_url=_text(data, "thumbnailUrl", _MAX_TEXT),
+                aspect_ratio=_text(data, "aspectRatio", 20),
+                failure_code=failure_code,
+                failure_reason=_text(data, "failureReason", _MAX_TEXT),
+                event_type=f"upload.{status}",
+            )
+        except ValueError as exc:
+            raise MalformedWebhook(str(exc)) from exc
+
+
+def _text(data: Mapping[str, Any], key: str, limit: int) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise MalformedWebhook(f"{key} must be a string of at most {limit} characters")
+    return value or None
+
+
+def _progress(data: Mapping[str, Any]) -> int | None:
+    value = data.get("progress")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise MalformedWebhook("progress must be an integer from 0 to 100")
+    return value
+
+
+def _duration(data: Mapping[str, Any]) -> float | None:
+    value = data.get("duration")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MalformedWebhook("duration must be a number of seconds")
+    if not math.isfinite(value) or value < 0:
+        raise MalformedWebhook("duration must be a finite, non-negative number of seconds")
+    return float(value)

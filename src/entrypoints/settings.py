@@ -1,0 +1,273 @@
+"""Settings from environment variables, validated once at start with clear messages.
+
+Every variable is documented in README.md ("Configuration"). :func:`load_settings` collects every
+problem before it fails, so an operator fixes them in one go.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+from attrs import field, frozen
+
+T = TypeVar("T")
+
+PROVIDERS = ("fake", "mux", "cloudflare")
+
+
+class SettingsError(Exception):
+    """One or more environment variables are missing or invalid; the message lists them all."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+@frozen
+class MuxSettings:
+    """Mux Video credentials and options (``MUX_*``)."""
+
+    token_id: str = field(repr=False)
+    token_secret: str = field(repr=False)
+    webhook_secrets: tuple[str, ...] = field(repr=False)
+    signing_key_id: str | None = None
+    signing_private_key: str | None = field(default=None, repr=False)
+    cors_origin: str = "*"
+    base_url: str = "https://api.mux.com"
+    upload_timeout_seconds: int = 3600
+    test_mode: bool = False
+
+
+@frozen
+class CloudflareSettings:
+    """Cloudflare Stream credentials and options (``CLOUDFLARE_*``)."""
+
+    account_id: str
+    api_token: str = field(repr=False)
+    webhook_secret: str = field(repr=False)
+    customer_subdomain: str | None = None
+    """``customer-<code>.cloudflarestream.com``: where playback and thumbnail URLs live."""
+    signing_key_id: str | None = None
+    signing_key_pem: str | None = field(default=None, repr=False)
+    base_url: str = "https://api.cloudflare.com/client/v4"
+    allowed_origins: tuple[str, ...] = ()
+    max_duration_seconds: int = 3600
+    upload_expiry_seconds: int = 3600
+    basic_upload_limit: int = 200 * 1000 * 1000
+
+
+@frozen
+class Settings:
+    """Everything the service reads from its environment."""
+
+    provider: str = "fake"
+    data_dir: Path = Path(".media-core")
+    database_url: str | None = None
+    """None means the embedded SQLite file in ``data_dir``."""
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    """The URL clients and providers reach this service at; defaults to http://host:port."""
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_public_key: str | None = field(default=None, repr=False)
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    """Secrets of the normalized route (``/webhook/upload-complete``); generated for the fake."""
+    webhook_tolerance_seconds: int = 300
+    max_upload_bytes: int = 5 * 1024**3
+    max_body_bytes: int = 64 * 1024
+    max_webhook_body_bytes: int = 1024 * 1024
+    create_rate_per_minute: int = 30
+    create_rate_burst: int = 10
+    fake_processing_delay_seconds: float = 0.5
+    log_level: str = "INFO"
+    mux: MuxSettings | None = None
+    cloudflare: CloudflareSettings | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        """``database_url``, or the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'media.db').resolve()}"
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or default
+
+    def required(self, name: str, why: str) -> str:
+        value = self.text(name)
+        if value is None:
+            self.problems.append(f"{name} is required {why}")
+            return ""
+        return value
+
+    def number(self, name: str, default: T, kind: Callable[[str], T], minimum: float = 0) -> T:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            self.problems.append(f"{name} must be a number, got {raw!r}")
+            return default
+        if value < minimum:  # type: ignore[operator]
+            self.problems.append(f"{name} must be at least {minimum}, got {raw}")
+            return default
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        self.problems.append(f"{name} must be true or false, got {raw!r}")
+        return default
+
+    def csv(self, name: str) -> tuple[str, ...]:
+        raw = self.text(name)
+        return tuple(item.strip() for item in raw.split(",") if item.strip()) if raw else ()
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings from ``env`` (default ``os.environ``)."""
+    read = _Reader(os.environ if env is None else env)
+    provider = (read.text("MEDIA_PROVIDER", "fake") or "fake").lower()
+    if provider not in PROVIDERS:
+        read.problems.append(
+            f"MEDIA_PROVIDER must be one of {', '.join(PROVIDERS)}, got {provider!r}"
+        )
+    database_url = read.text("DATABASE_URL")
+    if database_url is not None:
+        database_url = _async_database_url(database_url, read.problems)
+    jwt_secret = read.text("AUTH_JWT_SECRET")
+    jwt_public_key = _pem(read.text("AUTH_JWT_PUBLIC_KEY"))
+    if jwt_secret and jwt_public_key:
+        read.problems.append("set AUTH_JWT_SECRET (HS256) or AUTH_JWT_PUBLIC_KEY (RS256), not both")
+    if provider != "fake" and not (jwt_secret or jwt_public_key):
+        read.problems.append(
+            "AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with a real provider "
+            "(development tokens exist only with MEDIA_PROVIDER=fake)"
+        )
+    if jwt_secret is not None and len(jwt_secret) < 32:
+        read.problems.append("AUTH_JWT_SECRET must be at least 32 characters")
+    settings = Settings(
+        provider=provider,
+        data_dir=Path(read.text("MEDIA_DATA_DIR", ".media-core") or ".media-core"),
+        database_url=database_url,
+        redis_url=read.text("REDIS_URL"),
+        host=read.text("MEDIA_HOST", "127.0.0.1") or "127.0.0.1",
+        port=read.number("MEDIA_PORT", 8080, int, minimum=0),
+        public_url=read.text("MEDIA_PUBLIC_URL"),
+        jwt_secret=jwt_secret,
+        jwt_public_key=jwt_public_key,
+        jwt_audience=read.text("AUTH_JWT_AUDIENCE"),
+        jwt_issuer=read.text("AUTH_JWT_ISSUER"),
+        webhook_secrets=read.csv("MEDIA_WEBHOOK_SECRETS"),
+        webhook_tolerance_seconds=read.number("WEBHOOK_TOLERANCE_SECONDS", 300, int, minimum=1),
+        max_upload_bytes=read.number("MEDIA_MAX_UPLOAD_BYTES", 5 * 1024**3, int, minimum=1),
+        max_body_bytes=read.number("MEDIA_MAX_BODY_BYTES", 64 * 1024, int, minimum=1024),
+        max_webhook_body_bytes=read.number(
+            "MEDIA_MAX_WEBHOOK_BODY_BYTES", 1024 * 1024, int, minimum=1024
+        ),
+        create_rate_per_minute=read.number("RATE_LIMIT_CREATE_PER_MINUTE", 30, int, minimum=1),
+        create_rate_burst=read.number("RATE_LIMIT_CREATE_BURST", 10, int, minimum=1),
+        fake_processing_delay_seconds=read.number(
+            "FAKE_PROCESSING_DELAY_SECONDS", 0.5, float, minimum=0
+        ),
+        log_level=(read.text("LOG_LEVEL", "INFO") or "INFO").upper(),
+        mux=_mux(read) if provider == "mux" else None,
+        cloudflare=_cloudflare(read) if provider == "cloudflare" else None,
+    )
+    if read.problems:
+        raise SettingsError(read.problems)
+    return settings
+
+
+def _mux(read: _Reader) -> MuxSettings:
+    why = "with MEDIA_PROVIDER=mux"
+    secrets = read.csv("MUX_WEBHOOK_SECRETS") or read.csv("MUX_WEBHOOK_SECRET")
+    if not secrets:
+        read.problems.append(
+            f"MUX_WEBHOOK_SECRETS is required {why} (comma-separated for rotation)"
+        )
+    key_id = read.text("MUX_SIGNING_KEY_ID")
+    private_key = _pem(read.text("MUX_SIGNING_PRIVATE_KEY"))
+    if bool(key_id) != bool(private_key):
+        read.problems.append("MUX_SIGNING_KEY_ID and MUX_SIGNING_PRIVATE_KEY go together")
+    return MuxSettings(
+        token_id=read.required("MUX_TOKEN_ID", why),
+        token_secret=read.required("MUX_TOKEN_SECRET", why),
+        webhook_secrets=secrets,
+        signing_key_id=key_id,
+        signing_private_key=private_key,
+        cors_origin=read.text("MUX_CORS_ORIGIN", "*") or "*",
+        base_url=read.text("MUX_BASE_URL", "https://api.mux.com") or "https://api.mux.com",
+        upload_timeout_seconds=read.number("MUX_UPLOAD_TIMEOUT_SECONDS", 3600, int, minimum=60),
+        test_mode=read.flag("MUX_TEST_MODE", False),
+    )
+
+
+def _cloudflare(read: _Reader) -> CloudflareSettings:
+    why = "with MEDIA_PROVIDER=cloudflare"
+    key_id = read.text("CLOUDFLARE_SIGNING_KEY_ID")
+    key_pem = _pem(read.text("CLOUDFLARE_SIGNING_KEY_PEM"))
+    if bool(key_id) != bool(key_pem):
+        read.problems.append("CLOUDFLARE_SIGNING_KEY_ID and CLOUDFLARE_SIGNING_KEY_PEM go together")
+    return CloudflareSettings(
+        account_id=read.required("CLOUDFLARE_ACCOUNT_ID", why),
+        api_token=read.required("CLOUDFLARE_API_TOKEN", why),
+        webhook_secret=read.required("CLOUDFLARE_WEBHOOK_SECRET", why),
+        customer_subdomain=read.text("CLOUDFLARE_CUSTOMER_SUBDOMAIN"),
+        signing_key_id=key_id,
+        signing_key_pem=key_pem,
+        base_url=read.text("CLOUDFLARE_BASE_URL", "https://api.cloudflare.com/client/v4")
+        or "https://api.cloudflare.com/client/v4",
+        allowed_origins=read.csv("CLOUDFLARE_ALLOWED_ORIGINS"),
+        max_duration_seconds=read.number("CLOUDFLARE_MAX_DURATION_SECONDS", 3600, int, minimum=1),
+        upload_expiry_seconds=read.number(
+            "CLOUDFLARE_UPLOAD_EXPIRY_SECONDS", 3600, int, minimum=120
+        ),
+        basic_upload_limit=read.number(
+            "CLOUDFLARE_BASIC_UPLOAD_LIMIT", 200 * 1000 * 1000, int, minimum=1
+        ),
+    )
+
+
+def _pem(value: str | None) -> str | None:
+    """Accept PEM text with literal ``\\n`` (as env files often carry it)."""
+    return value.replace("\\n", "\n") if value else value
+
+
+def _async_database_url(url: str, problems: list[str]) -> str:
+    """Map plain ``postgresql://`` and ``sqlite://`` URLs to their async drivers."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://", "memory://")):
+        return url
+    problems.append("DATABASE_URL must be a postgresql://, sqlite:// or memory:// URL")
+    return url
