@@ -1,0 +1,1 @@
+"""Video provider adapters: Mux, Cloudflare Stream and the fake, over one HTTP call policy."""

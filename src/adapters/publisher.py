@@ -1,0 +1,43 @@
+"""An in-process event publisher: host applications subscribe callbacks to domain events."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from media_core.events import DomainEvent
+
+log = logging.getLogger("adapters.publisher")
+
+Subscriber = Callable[[DomainEvent], Awaitable[None]]
+
+
+class InProcessEventPublisher:
+    """Calls every subscriber for every event, in order; one failing subscriber skips no other."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[tuple[type[DomainEvent], Subscriber]] = []
+
+    def subscribe(
+        self, subscriber: Subscriber, event_type: type[DomainEvent] = DomainEvent
+    ) -> Callable[[], None]:
+        """Call ``subscriber`` for each event of ``event_type``; returns an unsubscribe function."""
+        entry = (event_type, subscriber)
+        self._subscribers.append(entry)
+
+        def unsubscribe() -> None:
+            if entry in self._subscribers:
+                self._subscribers.remove(entry)
+
+        return unsubscribe
+
+    async def publish(self, events: Sequence[DomainEvent]) -> None:
+        """Deliver ``events`` to the matching subscribers."""
+        for event in events:
+            for event_type, subscriber in list(self._subscribers):
+                if not isinstance(event, event_type):
+                    continue
+                try:
+                    await subscriber(event)
+                except Exception:  # one subscriber's bug must not hide events from the others
+                    log.exception("subscriber %r failed on %s", subscriber, event.name)

@@ -1,0 +1,117 @@
+"""The ``media-core`` command: serve, migrate, token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+import attrs
+from aiohttp import web
+
+from adapters.repositories import sql
+from entrypoints.container import build_container, jwt_secret_for
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import issue_token
+from entrypoints.settings import Settings, SettingsError, load_settings
+
+DEV_USER = "dev-user"
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"media-core: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _dev_token(settings: Settings, user: str) -> str | None:
+    """A token for ``user`` when this process knows the HS256 secret."""
+    secret = jwt_secret_for(settings)
+    return issue_token(secret, user) if secret else None
+
+
+async def _prepare_schema(settings: Settings, *, migrate: bool) -> None:
+    """Migrate the embedded SQLite (or everything with ``migrate``); refuse a stale PostgreSQL."""
+    if settings.database_url == "memory://":
+        return
+
+    url = settings.effective_database_url
+    embedded = url.startswith("sqlite")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = sql.create_engine(url)
+    try:
+        if migrate or embedded:
+            await sql.upgrade(engine)
+        elif not await sql.schema_is_current(engine):
+            print(
+                "media-core: the database schema is out of date; run `media-core migrate` first",
+                file=sys.stderr,
+            )
+            raise SystemExit(3)
+    finally:
+        await engine.dispose()
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Run the HTTP service until interrupted."""
+    settings = _settings()
+    if args.host:
+        settings = _evolve(settings, host=args.host)
+    if args.port is not None:
+        settings = _evolve(settings, port=args.port)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    asyncio.run(_prepare_schema(settings, migrate=False))
+    app = create_app(build_container(settings))
+    print(f"media-core: {settings.provider} provider, serving on {settings.base_url}")
+    if settings.provider == "fake" and not (settings.jwt_secret or settings.jwt_public_key):
+        token = _dev_token(settings, DEV_USER)
+        print(f"media-core: development token for user {DEV_USER!r} (valid 30 days):")
+        print(token)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+
+
+def migrate(_: argparse.Namespace) -> None:
+    """Bring the database schema up to date."""
+    settings = _settings()
+    asyncio.run(_prepare_schema(settings, migrate=True))
+    print("media-core: the schema is up to date")
+
+
+def token(args: argparse.Namespace) -> None:
+    """Print a bearer token for a user (HS256 settings or the embedded default only)."""
+    settings = _settings()
+    value = _dev_token(settings, args.user)
+    if value is None:
+        print("media-core: tokens can only be issued with an HS256 secret", file=sys.stderr)
+        raise SystemExit(2)
+    print(value)
+
+
+def _evolve(settings: Settings, **changes: object) -> Settings:
+    return attrs.evolve(settings, **changes)  # type: ignore[arg-type]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``media-core`` console script."""
+    parser = argparse.ArgumentParser(prog="media-core", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run the HTTP service")
+    serve_parser.add_argument("--host", help="overrides MEDIA_HOST")
+    serve_parser.add_argument("--port", type=int, help="overrides MEDIA_PORT")
+    serve_parser.set_defaults(run=serve)
+    commands.add_parser("migrate", help="upgrade the database schema").set_defaults(run=migrate)
+    token_parser = commands.add_parser("token", help="print a bearer token for a user")
+    token_parser.add_argument("--user", default=DEV_USER)
+    token_parser.set_defaults(run=token)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

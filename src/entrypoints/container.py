@@ -1,0 +1,227 @@
+"""The composition root: one dependency-injector container builds everything from settings.
+
+Only this module (with the CLI and the app factory that receive the container) imports
+``adapters`` and ``dependency_injector``. Tests override single providers
+(``container.provider_transport.override(providers.Object(MockTransport(...)))``) and keep the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+from attrs import frozen
+from dependency_injector import containers, providers
+
+from adapters.providers._http import HttpPolicy, RetrySettings
+from adapters.providers.fake import FakeVideoProvider
+from adapters.publisher import InProcessEventPublisher
+from adapters.rate_limit.memory import InMemoryRateLimiter
+from adapters.repositories import sql
+from adapters.repositories.memory import InMemoryMediaRepository
+from adapters.system import SystemClock, UlidGenerator
+from adapters.webhooks import NormalizedWebhookVerifier
+from entrypoints.http.auth import Authenticator, JwtBearerAuthenticator
+from entrypoints.settings import Settings
+from media_core.policy import UploadPolicy
+from media_core.ports import (
+    Clock,
+    EventPublisher,
+    IdGenerator,
+    MediaRepository,
+    RateLimiter,
+    VideoProvider,
+    WebhookVerifier,
+)
+from media_core.services import MediaService
+
+
+@frozen
+class LocalSecrets:
+    """Secrets the embedded default generates once and keeps in the data directory."""
+
+    jwt_secret: str
+    webhook_secret: str
+    fake_secret: str
+
+
+def local_secrets(data_dir: Path) -> LocalSecrets:
+    """Read ``<data_dir>/secrets.json``, creating it (mode 0600) on first use."""
+    path = data_dir / "secrets.json"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fresh = {
+            "jwtSecret": secrets.token_urlsafe(48),
+            "webhookSecret": secrets.token_urlsafe(32),
+            "fakeSecret": secrets.token_urlsafe(32),
+        }
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(fresh, handle)
+    data = json.loads(path.read_text())
+    return LocalSecrets(
+        jwt_secret=data["jwtSecret"],
+        webhook_secret=data["webhookSecret"],
+        fake_secret=data["fakeSecret"],
+    )
+
+
+def jwt_secret_for(settings: Settings) -> str | None:
+    """The HS256 secret in force: configured, or the local one with the fake provider."""
+    if settings.jwt_secret or settings.jwt_public_key:
+        return settings.jwt_secret
+    return local_secrets(settings.data_dir).jwt_secret
+
+
+def webhook_secrets_for(settings: Settings) -> tuple[str, ...]:
+    """Secrets of the normalized webhook route: configured, or the local one for the fake."""
+    if settings.webhook_secrets:
+        return settings.webhook_secrets
+    if settings.provider == "fake":
+        return (local_secrets(settings.data_dir).webhook_secret,)
+    return ()
+
+
+def build_authenticator(settings: Settings) -> Authenticator:
+    """Bearer JWT: RS256 with the configured public key, else HS256."""
+    if settings.jwt_public_key:
+        return JwtBearerAuthenticator(
+            key=settings.jwt_public_key,
+            algorithms=["RS256"],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+        )
+    secret = jwt_secret_for(settings)
+    assert secret is not None
+    return JwtBearerAuthenticator(
+        key=secret, algorithms=["HS256"], audience=settings.jwt_audience, issuer=settings.jwt_issuer
+    )
+
+
+async def open_repository(settings: Settings) -> AsyncIterator[MediaRepository]:
+    """The repository named by DATABASE_URL: memory://, or SQL (SQLite file by default)."""
+    if settings.database_url == "memory://":
+        yield InMemoryMediaRepository()
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = sql.create_engine(settings.effective_database_url)
+    try:
+        yield sql.SqlAlchemyMediaRepository(engine)
+    finally:
+        await engine.dispose()
+
+
+async def open_webhook_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The client the fake provider posts its webhooks with (to this very service)."""
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0)) as client:
+        yield client
+
+
+def build_rate_limiter(settings: Settings, clock: Clock) -> RateLimiter:
+    """Per-user creation limit: in memory, or Redis when REDIS_URL is set."""
+    return InMemoryRateLimiter(
+        rate=settings.create_rate_per_minute,
+        period=60.0,
+        burst=settings.create_rate_burst,
+        clock=clock,
+    )
+
+
+class HttpWebhookSender:
+    """POSTs signed webhooks to the service's own webhook route, as a provider would."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str) -> None:
+        self._client = client
+        self._url = url
+
+    async def __call__(self, body: bytes, headers: Mapping[str, str]) -> None:
+        """Deliver one webhook; retries a few times, like providers do."""
+        policy = HttpPolicy(provider="fake", settings=RetrySettings(attempts=5, timeout=10.0))
+        await policy.send(self._client, "webhook", "POST", self._url, content=body, headers=headers)
+
+
+def build_provider(
+    settings: Settings,
+    clock: Clock,
+    webhook_client: httpx.AsyncClient,
+) -> VideoProvider:
+    """The provider named by MEDIA_PROVIDER."""
+    if settings.provider == "fake":
+        local = local_secrets(settings.data_dir)
+        return FakeVideoProvider(
+            base_url=settings.base_url,
+            data_dir=settings.data_dir,
+            secret=local.fake_secret,
+            webhook_secret=webhook_secrets_for(settings)[0],
+            clock=clock,
+            sender=HttpWebhookSender(
+                webhook_client, f"{settings.base_url}/api/v1/media/webhook/upload-complete"
+            ),
+            processing_delay=settings.fake_processing_delay_seconds,
+        )
+    raise NotImplementedError(f"provider {settings.provider} is not wired yet")
+
+
+def build_verifiers(settings: Settings) -> dict[str, WebhookVerifier]:
+    """The webhook routes in force, by the last path segment."""
+    verifiers: dict[str, WebhookVerifier] = {}
+    normalized = webhook_secrets_for(settings)
+    if normalized:
+        verifiers["upload-complete"] = NormalizedWebhookVerifier(
+            secrets=normalized,
+            provider=settings.provider,
+            tolerance_seconds=settings.webhook_tolerance_seconds,
+        )
+    return verifiers
+
+
+def build_policy(settings: Settings) -> UploadPolicy:
+    """The upload policy with the configured size limit."""
+    return UploadPolicy(max_file_size=settings.max_upload_bytes)
+
+
+class Container(containers.DeclarativeContainer):
+    """Everything the service needs, built lazily from ``settings``."""
+
+    settings = providers.Dependency(instance_of=Settings)
+
+    clock: providers.Provider[Clock] = providers.Singleton(SystemClock)
+    ids: providers.Provider[IdGenerator] = providers.Singleton(UlidGenerator)
+    publisher: providers.Provider[EventPublisher] = providers.Singleton(InProcessEventPublisher)
+    policy = providers.Singleton(build_policy, settings)
+
+    repository = providers.Resource(open_repository, settings)
+    webhook_client = providers.Resource(open_webhook_client, settings)
+    rate_limiter = providers.Singleton(build_rate_limiter, settings, clock)
+    provider = providers.Singleton(build_provider, settings, clock, webhook_client)
+    verifiers = providers.Singleton(build_verifiers, settings)
+    authenticator = providers.Singleton(build_authenticator, settings)
+
+    service = providers.Singleton(
+        MediaService,
+        provider=provider,
+        repository=repository,
+        clock=clock,
+        ids=ids,
+        rate_limiter=rate_limiter,
+        publisher=publisher,
+        policy=policy,
+    )
+
+
+def build_container(settings: Settings) -> Container:
+    """A container for ``settings``."""
+    return Container(settings=settings)
+
+
+async def resolve(provider: Any) -> Any:
+    """The value of a provider, awaiting it when it has async dependencies."""
+    value = provider()
+    if hasattr(value, "__await__"):
+        value = await value
+    return value

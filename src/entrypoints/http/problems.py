@@ -1,0 +1,206 @@
+"""RFC 9457 problem details: the one place that turns errors into HTTP responses.
+
+Every error response is ``application/problem+json`` with a stable ``type`` (``/problems/<code>``,
+documented at that path), a ``title``, the ``status``, a ``detail`` for people and, for bad input,
+``errors``: a list of ``{"pointer": "/metadata/title", "detail": "…"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from entrypoints.http.schemas import InvalidBody
+from media_core import errors
+
+log = logging.getLogger("entrypoints.http")
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_BASE = "/problems/"
+
+STATUS_BY_ERROR: Sequence[tuple[type[errors.MediaCoreError], int]] = (
+    (errors.InvalidInput, 422),
+    (errors.NotAuthenticated, 401),
+    (errors.UploadNotFound, 404),
+    (errors.Conflict, 409),
+    (errors.QuotaExceeded, 403),
+    (errors.RateLimited, 429),
+    (errors.InvalidSignature, 401),
+    (errors.StaleWebhook, 400),
+    (errors.MalformedWebhook, 400),
+    (errors.ProviderUnavailable, 503),
+    (errors.ProviderRejected, 502),
+    (errors.RepositoryUnavailable, 503),
+)
+
+# Problems that the HTTP layer itself raises, with no domain error behind them.
+HTTP_PROBLEMS: dict[str, tuple[int, str, str]] = {
+    "malformed-json": (400, "Malformed JSON", "The request body is not valid JSON."),
+    "body-too-large": (413, "Request body too large", "The request body is over the limit."),
+    "unsupported-content-type": (
+        415,
+        "Unsupported content type",
+        "This route takes application/json.",
+    ),
+    "not-found": (404, "Not found", "There is nothing at this URL."),
+    "method-not-allowed": (405, "Method not allowed", "This URL does not take that method."),
+    "internal-error": (500, "Internal error", "Something failed on our side; it was logged."),
+}
+
+
+class HttpProblem(Exception):
+    """Raise from a handler to answer with one of :data:`HTTP_PROBLEMS`."""
+
+    def __init__(
+        self, code: str, detail: str | None = None, *, errors: list[dict[str, str]] | None = None
+    ) -> None:
+        status, title, default = HTTP_PROBLEMS[code]
+        super().__init__(detail or default)
+        self.code, self.status, self.title = code, status, title
+        self.detail = detail or default
+        self.errors = errors
+
+
+def status_for(error: errors.MediaCoreError) -> int:
+    """The HTTP status of a domain error (the most specific class listed wins)."""
+    for kind, status in STATUS_BY_ERROR:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+def problem_response(
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """A ``problem+json`` response."""
+    body: dict[str, Any] = {
+        "type": f"{PROBLEM_BASE}{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if extra:
+        body.update(extra)
+    return web.Response(
+        status=status,
+        text=json.dumps(body),
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def from_domain_error(error: errors.MediaCoreError, request: web.Request) -> web.Response:
+    """The response for a domain error, with the headers its class calls for."""
+    status = status_for(error)
+    extra: dict[str, Any] = {}
+    headers: dict[str, str] = {}
+    if isinstance(error, errors.InvalidInput) and error.field:
+        where = (
+            {"parameter": error.field[1:]}
+            if error.field.startswith("?")
+            else {"pointer": error.field}
+        )
+        extra["errors"] = [{**where, "detail": error.detail}]
+    if isinstance(error, errors.RateLimited):
+        retry = max(1, round(error.retry_after + 0.499))
+        headers["Retry-After"] = str(retry)
+        headers["RateLimit-Limit"] = str(error.limit)
+        headers["RateLimit-Remaining"] = str(error.remaining)
+        headers["RateLimit-Reset"] = str(retry)
+    if isinstance(error, errors.ProviderUnavailable) and error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    if isinstance(error, errors.NotAuthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="media-core"'
+    return problem_response(
+        status=status,
+        code=error.code,
+        title=error.title,
+        detail=error.detail,
+        instance=request.path,
+        extra=extra,
+        headers=headers,
+    )
+
+
+def from_http_problem(problem: HttpProblem, request: web.Request) -> web.Response:
+    """The response for an :class:`HttpProblem`."""
+    return problem_response(
+        status=problem.status,
+        code=problem.code,
+        title=problem.title,
+        detail=problem.detail,
+        instance=request.path,
+        extra={"errors": problem.errors} if problem.errors else None,
+    )
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def problem_middleware(  # noqa: PLR0911 - one return per family of error
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    """Map every error to problem+json; nothing a client sends ends in a bare 500."""
+    try:
+        return await handler(request)
+    except errors.MediaCoreError as error:
+        if status_for(error) >= 500:
+            log.warning("%s %s: %s (%s)", request.method, request.path, error.code, error.detail)
+        return from_domain_error(error, request)
+    except HttpProblem as problem:
+        return from_http_problem(problem, request)
+    except InvalidBody as invalid:
+        return problem_response(
+            status=422,
+            code=errors.InvalidInput.code,
+            title=errors.InvalidInput.title,
+            detail="; ".join(f"{p or '/'} {d}" for p, d in invalid.errors),
+            instance=request.path,
+            extra={"errors": [{"pointer": p or "/", "detail": d} for p, d in invalid.errors]},
+        )
+    except web.HTTPRequestEntityTooLarge:
+        return from_http_problem(HttpProblem("body-too-large"), request)
+    except web.HTTPNotFound:
+        return from_http_problem(HttpProblem("not-found"), request)
+    except web.HTTPMethodNotAllowed as exc:
+        response = from_http_problem(HttpProblem("method-not-allowed"), request)
+        response.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
+        return response
+    except web.HTTPException:
+        raise  # redirects and the like, raised on purpose
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return from_http_problem(HttpProblem("internal-error"), request)
+
+
+def problem_catalogue() -> dict[str, dict[str, Any]]:
+    """Every problem type we answer with: code → title, status and description."""
+    catalogue: dict[str, dict[str, Any]] = {}
+    seen: list[type[errors.MediaCoreError]] = [errors.MediaCoreError]
+    while seen:
+        kind = seen.pop()
+        seen.extend(kind.__subclasses__())
+        if kind is errors.MediaCoreError:
+            continue
+        catalogue[kind.code] = {
+            "title": kind.title,
+            "status": status_for(kind.__new__(kind)),
+            "description": (kind.__doc__ or "").strip(),
+        }
+    for code, (status, title, description) in HTTP_PROBLEMS.items():
+        catalogue[code] = {"title": title, "status": status, "description": description}
+    return dict(sorted(catalogue.items()))

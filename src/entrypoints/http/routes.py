@@ -1,0 +1,148 @@
+"""The API's request handlers: thin, they parse, call one use case, and format."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from entrypoints.http.keys import AUTHENTICATOR, LIMITS, SERVICE, VERIFIERS
+from entrypoints.http.problems import HttpProblem
+from entrypoints.http.schemas import (
+    CreateUploadBody,
+    created_json,
+    page_json,
+    parse,
+    playback_json,
+    upload_json,
+)
+from media_core.errors import InvalidInput
+from media_core.services import RequestUpload
+
+JSON_TYPES = ("application/json", "application/merge-patch+json")
+MAX_PAGE = 100
+
+
+def json_response(
+    body: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A compact JSON response."""
+    return web.Response(
+        text=json.dumps(body, separators=(",", ":")),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body, refused with 413 past ``limit`` bytes (checked before and while reading)."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise HttpProblem("body-too-large", f"the body is over the limit of {limit} bytes")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise HttpProblem("body-too-large", f"the body is over the limit of {limit} bytes")
+    return body
+
+
+async def read_json(request: web.Request, limit: int) -> object:
+    """The JSON body of a request that must be ``application/json``."""
+    if request.content_type not in JSON_TYPES:
+        raise HttpProblem("unsupported-content-type")
+    body = await read_body(request, limit)
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HttpProblem("malformed-json", f"the body is not valid JSON: {exc}") from None
+
+
+async def create_upload(request: web.Request) -> web.Response:
+    """``POST /api/v1/media/upload/direct``: validate, record, and return where to upload."""
+    user = await request.app[AUTHENTICATOR].authenticate(request)
+    raw = await read_json(request, request.app[LIMITS].max_body_bytes)
+    body = parse(raw, CreateUploadBody)
+    slot = await request.app[SERVICE].request_upload(
+        user,
+        RequestUpload(
+            file_name=body.file_name,
+            file_size=body.file_size,
+            mime_type=body.mime_type,
+            title=body.metadata.title,
+            description=body.metadata.description,
+            visibility=body.metadata.visibility,
+            extra=body.metadata.extra,
+        ),
+    )
+    rate = slot.rate
+    return json_response(
+        created_json(slot.upload, slot.ticket),
+        status=201,
+        headers={
+            "Location": f"/api/v1/media/status/{slot.upload.id}",
+            "RateLimit-Limit": str(rate.limit),
+            "RateLimit-Remaining": str(rate.remaining),
+            "RateLimit-Reset": str(max(0, round(rate.reset_after + 0.499))),
+        },
+    )
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """``POST /api/v1/media/webhook/{name}``: verify on the raw body, apply, then answer 2xx."""
+    verifier = request.app[VERIFIERS].get(request.match_info["name"])
+    if verifier is None:
+        raise HttpProblem("not-found", "no webhook route by that name is configured")
+    body = await read_body(request, request.app[LIMITS].max_webhook_body_bytes)
+    outcome, upload = await request.app[SERVICE].receive_webhook(verifier, request.headers, body)
+    return json_response(
+        {
+            "outcome": outcome.value,
+            "id": upload.id if upload else None,
+            "status": upload.status.value if upload else None,
+        }
+    )
+
+
+async def get_status(request: web.Request) -> web.Response:
+    """``GET /api/v1/media/status/{id}``: our id or the playback id; owner only."""
+    user = await request.app[AUTHENTICATOR].authenticate(request)
+    upload = await request.app[SERVICE].get_status(user, request.match_info["id"])
+    return json_response(upload_json(upload))
+
+
+async def list_uploads(request: web.Request) -> web.Response:
+    """``GET /api/v1/media?limit=&cursor=``: the caller's uploads, newest first."""
+    user = await request.app[AUTHENTICATOR].authenticate(request)
+    raw_limit = request.query.get("limit", "20")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
+        raise InvalidInput(f"limit must be an integer from 1 to {MAX_PAGE}", field="?limit")
+    cursor = request.query.get("cursor") or None
+    page = await request.app[SERVICE].list_uploads(user, limit=int(raw_limit), cursor=cursor)
+    return json_response(page_json(page))
+
+
+async def cancel_upload(request: web.Request) -> web.Response:
+    """``POST /api/v1/media/{id}/cancel``: FAILED with code ``cancelled``."""
+    user = await request.app[AUTHENTICATOR].authenticate(request)
+    upload = await request.app[SERVICE].cancel_upload(user, request.match_info["id"])
+    return json_response(upload_json(upload))
+
+
+async def delete_upload(request: web.Request) -> web.Response:
+    """``DELETE /api/v1/media/{id}``: gone here and at the provider."""
+    user = await request.app[AUTHENTICATOR].authenticate(request)
+    await request.app[SERVICE].delete_upload(user, request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def playback(request: web.Request) -> web.Response:
+    """``GET /api/v1/media/{id}/playback``: URLs (signed for PRIVATE) for the owner."""
+    user = await request.app[AUTHENTICATOR].authenticate(request)
+    result = await request.app[SERVICE].playback(user, request.match_info["id"])
+    return json_response(playback_json(result))
+
+
+async def healthz(_: web.Request) -> web.Response:
+    """``GET /healthz``: the process is alive."""
+    return json_response({"status": "ok"})
