@@ -41,10 +41,14 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise HttpProblem("body-too-large", f"the body is over the limit of {limit} bytes")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise HttpProblem("body-too-large", f"the body is over the limit of {limit} bytes")
-    return body
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            raise HttpProblem("body-too-large", f"the body is over the limit of {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 async def read_json(request: web.Request, limit: int) -> object:

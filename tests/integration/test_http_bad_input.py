@@ -1,0 +1,264 @@
+"""Every kind of bad input gets problem+json with a stable type and the field; nothing is stored."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+from entrypoints.container import jwt_secret_for
+from tests.support.service import (
+    RunningService,
+    assert_matches_openapi,
+    running_service,
+    service_settings,
+)
+
+CREATE = "/api/v1/media/upload/direct"
+VALID: dict[str, Any] = {
+    "fileName": "clip.mp4",
+    "fileSize": 1000,
+    "mimeType": "video/mp4",
+    "metadata": {"title": "t", "description": "d", "visibility": "PUBLIC"},
+}
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[RunningService]:
+    """The service with a 10 MB upload limit and a 2 KiB body limit."""
+    settings = service_settings(tmp_path, max_upload_bytes=10_000_000, max_body_bytes=2048)
+    async with running_service(settings) as running:
+        yield running
+
+
+def with_(path: str, value: Any) -> dict[str, Any]:
+    """VALID with the value at ``path`` (``metadata.title``) replaced; ``...`` deletes it."""
+    body: dict[str, Any] = {**VALID, "metadata": dict(VALID["metadata"])}
+    target = body
+    *parents, last = path.split(".")
+    for parent in parents:
+        target = target[parent]
+    if value is ...:
+        del target[last]
+    else:
+        target[last] = value
+    return body
+
+
+BAD_BODIES = [
+    pytest.param(with_("fileSize", "1000"), 422, "invalid-input", "/fileSize", id="size-as-string"),
+    pytest.param(with_("fileSize", 10.5), 422, "invalid-input", "/fileSize", id="size-fraction"),
+    pytest.param(with_("fileSize", True), 422, "invalid-input", "/fileSize", id="size-bool"),
+    pytest.param(with_("fileName", 5), 422, "invalid-input", "/fileName", id="name-number"),
+    pytest.param(with_("fileName", ...), 422, "invalid-input", "/fileName", id="name-missing"),
+    pytest.param(with_("metadata", "x"), 422, "invalid-input", "/metadata", id="metadata-string"),
+    pytest.param(
+        with_("metadata.visibility", "SECRET"),
+        422,
+        "invalid-input",
+        "/metadata/visibility",
+        id="unknown-visibility",
+    ),
+    pytest.param(with_("colour", "red"), 422, "invalid-input", "/colour", id="unknown-field"),
+    pytest.param(
+        with_("mimeType", "application/pdf"),
+        422,
+        "unsupported-media-type",
+        "/mimeType",
+        id="mime-not-allowed",
+    ),
+    pytest.param(
+        with_("fileName", "clip.exe"), 422, "unsupported-media-type", "/fileName", id="bad-ext"
+    ),
+    pytest.param(
+        with_("fileName", "clip"), 422, "unsupported-media-type", "/fileName", id="no-ext"
+    ),
+    pytest.param(with_("fileSize", 0), 422, "invalid-file-size", "/fileSize", id="size-zero"),
+    pytest.param(with_("fileSize", -5), 422, "invalid-file-size", "/fileSize", id="size-negative"),
+    pytest.param(
+        with_("fileSize", 10_000_001), 422, "file-too-large", "/fileSize", id="size-over-limit"
+    ),
+    pytest.param(
+        with_("metadata.title", "x" * 201),
+        422,
+        "metadata-too-long",
+        "/metadata/title",
+        id="title-too-long",
+    ),
+    pytest.param(
+        with_("metadata.extra", {"k": 1}),
+        422,
+        "invalid-input",
+        "/metadata/extra",
+        id="extra-not-strings",
+    ),
+    pytest.param([1, 2], 422, "invalid-input", "/", id="array-body"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "code", "pointer"), BAD_BODIES)
+async def test_bad_create_bodies(
+    service: RunningService, body: Any, status: int, code: str, pointer: str
+) -> None:
+    """Each bad body answers its problem type, names the field, and stores nothing."""
+    response = await service.client.post(CREATE, json=body, headers=service.auth("alice"))
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"] == f"/problems/{code}"
+    assert problem["status"] == status
+    assert pointer in [error.get("pointer") for error in problem["errors"]]
+    assert_matches_openapi("POST", CREATE, response)
+    listing = await service.client.get("/api/v1/media", headers=service.auth("alice"))
+    assert listing.json()["items"] == []
+
+
+async def test_malformed_json(service: RunningService) -> None:
+    """A body that is not JSON is a 400 malformed-json."""
+    response = await service.client.post(
+        CREATE,
+        content=b'{"fileName": ',
+        headers={**service.auth("alice"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["type"] == "/problems/malformed-json"
+    assert_matches_openapi("POST", CREATE, response)
+
+
+async def test_invalid_utf8(service: RunningService) -> None:
+    """Bytes that are not UTF-8 are malformed JSON, not a crash."""
+    response = await service.client.post(
+        CREATE,
+        content=b'{"fileName": "\xff\xfe"}',
+        headers={**service.auth("alice"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+
+
+async def test_wrong_content_type(service: RunningService) -> None:
+    """A form body on a JSON route is a 415."""
+    response = await service.client.post(
+        CREATE, data={"fileName": "x"}, headers=service.auth("alice")
+    )
+    assert response.status_code == 415
+    assert response.json()["type"] == "/problems/unsupported-content-type"
+
+
+async def test_body_too_large(service: RunningService) -> None:
+    """A body over the fixed limit is a 413, whether or not it declares its length."""
+    big = with_("metadata.description", "x" * 4000)
+    response = await service.client.post(CREATE, json=big, headers=service.auth("alice"))
+    assert response.status_code == 413
+    assert response.json()["type"] == "/problems/body-too-large"
+    assert_matches_openapi("POST", CREATE, response)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"fileName": "'
+        for _ in range(10):
+            yield b"x" * 1000
+        yield b'"}'
+
+    streamed = await service.client.post(
+        CREATE,
+        content=chunks(),
+        headers={**service.auth("alice"), "Content-Type": "application/json"},
+    )
+    assert streamed.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "Bearer",
+        "Basic dXNlcjpwYXNz",
+        "Bearer not-a-jwt",
+        "Bearer " + jwt.encode({"sub": "alice", "exp": 9999999999}, "wrong" * 8, algorithm="HS256"),
+    ],
+    ids=["none", "empty-bearer", "basic", "garbage", "wrong-key"],
+)
+async def test_authentication_required(service: RunningService, header: str | None) -> None:
+    """User routes refuse missing or bad credentials with 401 and WWW-Authenticate."""
+    headers = {"Authorization": header} if header else {}
+    response = await service.client.post(CREATE, json=VALID, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["type"] == "/problems/not-authenticated"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    listing = await service.client.get("/api/v1/media", headers=headers)
+    assert listing.status_code == 401
+
+
+async def test_expired_token(service: RunningService) -> None:
+    """An expired token is refused."""
+    secret = jwt_secret_for(service.settings)
+    assert secret
+    stale = jwt.encode({"sub": "alice", "exp": int(time.time()) - 3600}, secret, algorithm="HS256")
+    response = await service.client.get(
+        "/api/v1/media", headers={"Authorization": f"Bearer {stale}"}
+    )
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "abc", "-1"])
+async def test_bad_list_limit(service: RunningService, limit: str) -> None:
+    """A bad page size names the query parameter."""
+    response = await service.client.get(
+        "/api/v1/media", params={"limit": limit}, headers=service.auth("alice")
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["parameter"] == "limit"
+    assert_matches_openapi("GET", "/api/v1/media", response)
+
+
+async def test_bad_cursor(service: RunningService) -> None:
+    """A forged cursor is a 422, not a 500."""
+    response = await service.client.get(
+        "/api/v1/media", params={"cursor": "!!not-a-cursor!!"}, headers=service.auth("alice")
+    )
+    assert response.status_code == 422
+
+
+async def test_unknown_route_and_method(service: RunningService) -> None:
+    """Unknown URLs and methods answer problem+json too."""
+    missing = await service.client.get("/api/v1/nothing")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    wrong = await service.client.put(CREATE)
+    assert wrong.status_code == 405
+    assert "POST" in wrong.headers["Allow"]
+
+
+async def test_problem_types_are_documented(service: RunningService) -> None:
+    """Each problem type links to a page that explains it."""
+    page = await service.client.get(
+        "/problems/file-too-large", headers={"Accept": "application/json"}
+    )
+    assert page.status_code == 200
+    assert page.json()["status"] == 422
+    html = await service.client.get("/problems/not-authenticated")
+    assert "Not authenticated" in html.text
+    assert (await service.client.get("/problems/nope")).status_code == 404
+
+
+async def test_rate_limit(tmp_path: Path) -> None:
+    """The third create in a burst of two is a 429 with Retry-After and RateLimit headers."""
+    settings = service_settings(tmp_path, create_rate_per_minute=1, create_rate_burst=2)
+    async with running_service(settings) as service:
+        first = await service.create()
+        second = await service.create()
+        third = await service.create()
+        other_user = await service.create("bob")
+    assert first.status_code == second.status_code == other_user.status_code == 201
+    assert first.headers["RateLimit-Limit"] == "2"
+    assert first.headers["RateLimit-Remaining"] == "1"
+    assert second.headers["RateLimit-Remaining"] == "0"
+    assert third.status_code == 429
+    assert third.json()["type"] == "/problems/rate-limited"
+    assert 1 <= int(third.headers["Retry-After"]) <= 60
+    assert third.headers["RateLimit-Remaining"] == "0"
+    assert_matches_openapi("POST", CREATE, third)
