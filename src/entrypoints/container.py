@@ -15,19 +15,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis.asyncio
 from attrs import frozen
 from dependency_injector import containers, providers
 
-from adapters.providers._http import HttpPolicy, RetrySettings
+from adapters.providers._http import HttpPolicy, RetrySettings, default_timeout
+from adapters.providers.cloudflare import CloudflareStreamVideoProvider, CloudflareWebhookVerifier
 from adapters.providers.fake import FakeVideoProvider
+from adapters.providers.mux import MuxVideoProvider, MuxWebhookVerifier
 from adapters.publisher import InProcessEventPublisher
 from adapters.rate_limit.memory import InMemoryRateLimiter
+from adapters.rate_limit.redis import RedisRateLimiter
 from adapters.repositories import sql
 from adapters.repositories.memory import InMemoryMediaRepository
 from adapters.system import SystemClock, UlidGenerator
 from adapters.webhooks import NormalizedWebhookVerifier
 from entrypoints.http.auth import Authenticator, JwtBearerAuthenticator
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, SettingsError
 from media_core.policy import UploadPolicy
 from media_core.ports import (
     Clock,
@@ -122,8 +126,37 @@ async def open_webhook_client(settings: Settings) -> AsyncIterator[httpx.AsyncCl
         yield client
 
 
-def build_rate_limiter(settings: Settings, clock: Clock) -> RateLimiter:
-    """Per-user creation limit: in memory, or Redis when REDIS_URL is set."""
+async def open_redis(settings: Settings) -> AsyncIterator[redis.asyncio.Redis | None]:
+    """The Redis client when REDIS_URL is set; short timeouts, no hidden retries."""
+    if not settings.redis_url:
+        yield None
+        return
+    client = redis.asyncio.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        health_check_interval=30,
+        max_connections=64,
+    )
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def build_rate_limiter(
+    settings: Settings, clock: Clock, redis_client: redis.asyncio.Redis | None
+) -> RateLimiter:
+    """Per-user creation limit: in memory, or shared through Redis when REDIS_URL is set."""
+    if redis_client is not None:
+        return RedisRateLimiter(
+            redis_client,
+            rate=settings.create_rate_per_minute,
+            period=60.0,
+            burst=settings.create_rate_burst,
+            prefix="media-core:rl:create:",
+            fail_open=settings.rate_limit_fail_open,
+        )
     return InMemoryRateLimiter(
         rate=settings.create_rate_per_minute,
         period=60.0,
@@ -145,12 +178,92 @@ class HttpWebhookSender:
         await policy.send(self._client, "webhook", "POST", self._url, content=body, headers=headers)
 
 
+USER_AGENT = "media-core/0.1"
+
+
+async def open_provider_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None
+) -> AsyncIterator[httpx.AsyncClient | None]:
+    """The one HTTP client of the configured real provider (None for the fake).
+
+    ``transport`` is None in production; tests put an ``httpx.MockTransport`` there.
+    """
+    common: dict[str, Any] = {
+        "timeout": default_timeout(RetrySettings().timeout),
+        "limits": httpx.Limits(
+            max_connections=20, max_keepalive_connections=10, keepalive_expiry=30
+        ),
+        "transport": transport,
+    }
+    if settings.mux is not None:
+        client = httpx.AsyncClient(
+            base_url=settings.mux.base_url,
+            auth=httpx.BasicAuth(settings.mux.token_id, settings.mux.token_secret),
+            headers={"User-Agent": USER_AGENT},
+            **common,
+        )
+    elif settings.cloudflare is not None:
+        client = httpx.AsyncClient(
+            base_url=settings.cloudflare.base_url,
+            headers={
+                "User-Agent": USER_AGENT,
+                "Authorization": f"Bearer {settings.cloudflare.api_token}",
+            },
+            **common,
+        )
+    else:
+        yield None
+        return
+    async with client:
+        yield client
+
+
 def build_provider(
     settings: Settings,
     clock: Clock,
     webhook_client: httpx.AsyncClient,
+    provider_client: httpx.AsyncClient | None,
 ) -> VideoProvider:
-    """The provider named by MEDIA_PROVIDER."""
+    """The provider named by MEDIA_PROVIDER; bad provider settings raise ``SettingsError``."""
+    try:
+        return _provider(settings, clock, webhook_client, provider_client)
+    except ValueError as exc:
+        raise SettingsError([f"{settings.provider}: {exc}"]) from None
+
+
+def _provider(
+    settings: Settings,
+    clock: Clock,
+    webhook_client: httpx.AsyncClient,
+    provider_client: httpx.AsyncClient | None,
+) -> VideoProvider:
+    if settings.mux is not None:
+        assert provider_client is not None
+        mux = settings.mux
+        return MuxVideoProvider(
+            provider_client,
+            policy=HttpPolicy(provider="mux"),
+            cors_origin=mux.cors_origin,
+            upload_timeout_seconds=mux.upload_timeout_seconds,
+            test_mode=mux.test_mode,
+            signing_key_id=mux.signing_key_id,
+            signing_private_key=mux.signing_private_key,
+        )
+    if settings.cloudflare is not None:
+        assert provider_client is not None
+        cloudflare = settings.cloudflare
+        return CloudflareStreamVideoProvider(
+            provider_client,
+            account_id=cloudflare.account_id,
+            policy=HttpPolicy(provider="cloudflare"),
+            customer_subdomain=cloudflare.customer_subdomain,
+            allowed_origins=cloudflare.allowed_origins,
+            max_duration_seconds=cloudflare.max_duration_seconds,
+            upload_expiry_seconds=cloudflare.upload_expiry_seconds,
+            basic_upload_limit=cloudflare.basic_upload_limit,
+            signing_key_id=cloudflare.signing_key_id,
+            signing_key_pem=cloudflare.signing_key_pem,
+        )
     if settings.provider == "fake":
         local = local_secrets(settings.data_dir)
         return FakeVideoProvider(
@@ -177,6 +290,16 @@ def build_verifiers(settings: Settings) -> dict[str, WebhookVerifier]:
             provider=settings.provider,
             tolerance_seconds=settings.webhook_tolerance_seconds,
         )
+    if settings.mux is not None:
+        verifiers["mux"] = MuxWebhookVerifier(
+            secrets=settings.mux.webhook_secrets,
+            tolerance_seconds=settings.webhook_tolerance_seconds,
+        )
+    if settings.cloudflare is not None:
+        verifiers["cloudflare"] = CloudflareWebhookVerifier(
+            secret=settings.cloudflare.webhook_secret,
+            tolerance_seconds=settings.webhook_tolerance_seconds,
+        )
     return verifiers
 
 
@@ -197,8 +320,11 @@ class Container(containers.DeclarativeContainer):
 
     repository = providers.Resource(open_repository, settings)
     webhook_client = providers.Resource(open_webhook_client, settings)
-    rate_limiter = providers.Singleton(build_rate_limiter, settings, clock)
-    provider = providers.Singleton(build_provider, settings, clock, webhook_client)
+    provider_transport: providers.Provider[httpx.AsyncBaseTransport | None] = providers.Object(None)
+    provider_client = providers.Resource(open_provider_client, settings, provider_transport)
+    redis_client = providers.Resource(open_redis, settings)
+    rate_limiter = providers.Singleton(build_rate_limiter, settings, clock, redis_client)
+    provider = providers.Singleton(build_provider, settings, clock, webhook_client, provider_client)
     verifiers = providers.Singleton(build_verifiers, settings)
     authenticator = providers.Singleton(build_authenticator, settings)
 

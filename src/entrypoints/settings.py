@@ -84,6 +84,8 @@ class Settings:
     max_webhook_body_bytes: int = 1024 * 1024
     create_rate_per_minute: int = 30
     create_rate_burst: int = 10
+    rate_limit_fail_open: bool = True
+    """With Redis down: admit (True) or refuse (False) rate-limited requests."""
     fake_processing_delay_seconds: float = 0.5
     log_level: str = "INFO"
     mux: MuxSettings | None = None
@@ -191,6 +193,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         create_rate_per_minute=read.number("RATE_LIMIT_CREATE_PER_MINUTE", 30, int, minimum=1),
         create_rate_burst=read.number("RATE_LIMIT_CREATE_BURST", 10, int, minimum=1),
+        rate_limit_fail_open=read.flag("RATE_LIMIT_FAIL_OPEN", True),
         fake_processing_delay_seconds=read.number(
             "FAKE_PROCESSING_DELAY_SECONDS", 0.5, float, minimum=0
         ),

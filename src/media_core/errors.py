@@ -144,11 +144,20 @@ class RateLimited(MediaCoreError):
     code = "rate-limited"
     title = "Too many requests"
 
-    def __init__(self, detail: str, *, retry_after: float, limit: int, remaining: int = 0) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        retry_after: float,
+        limit: int,
+        remaining: int = 0,
+        reset_after: float = 0.0,
+    ) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
         self.limit = limit
         self.remaining = remaining
+        self.reset_after = reset_after
 
 
 class WebhookRejected(MediaCoreError):

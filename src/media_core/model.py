@@ -129,15 +129,23 @@ class MediaUpload:
         return self.status.is_terminal
 
     def outcome(self) -> dict[str, Any]:
-        """The fields that define where an upload ended, for comparing final states."""
-        return {
-            "status": self.status,
-            "playback_id": self.playback_id,
-            "duration": self.duration,
-            "thumbnail_url": self.thumbnail_url,
-            "failure_code": self.failure_code,
-            "progress": self.progress if self.status is UploadStatus.READY else None,
-        }
+        """The fields that define where an upload ended, for comparing final states.
+
+        A READY upload is defined by what the READY event carried; a FAILED one by its failure
+        code alone (what was known before the failure depends on delivery order, and no longer
+        matters once nothing can be played).
+        """
+        if self.status is UploadStatus.READY:
+            return {
+                "status": self.status,
+                "playback_id": self.playback_id,
+                "duration": self.duration,
+                "thumbnail_url": self.thumbnail_url,
+                "progress": self.progress,
+            }
+        if self.status is UploadStatus.FAILED:
+            return {"status": self.status, "failure_code": self.failure_code}
+        return {"status": self.status, "progress": self.progress}
 
 
 @frozen

@@ -105,10 +105,12 @@ def sanitize_text(value: str, *, multiline: bool = False) -> str:
     Markup is kept as text: escaping is the job of whatever renders it, and stripping tags here
     would corrupt titles such as ``a <b> c``.
     """
-    text = unicodedata.normalize("NFC", value).replace("\r\n", "\n").replace("\r", "\n")
+    # Invisible characters go first: removing one can bring a base letter and a combining mark
+    # together, and NFC must see them side by side to compose them.
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
     if not multiline:
         text = text.replace("\n", " ")
-    text = _CONTROL.sub("", text)
+    text = unicodedata.normalize("NFC", _CONTROL.sub("", text))
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return "\n".join(lines).strip()
 

@@ -112,6 +112,7 @@ class MediaService:
                 retry_after=rate.retry_after,
                 limit=rate.limit,
                 remaining=rate.remaining,
+                reset_after=rate.reset_after,
             )
         now = self.clock.now()
         upload = MediaUpload(

@@ -96,8 +96,8 @@ class HttpPolicy:
         """Send one request with retries; return a 2xx response or one in ``allow_statuses``.
 
         ``retry=False`` is for calls that must not be repeated blindly (a create whose first
-        attempt may have succeeded): errors are still translated, but only transport failures
-        that prove nothing was sent (connect errors) are retried.
+        attempt may have succeeded): errors are still translated, but only failures that prove
+        nothing was done (connect errors, 429) are retried.
         """
         kwargs.setdefault("timeout", default_timeout(self.settings.timeout))
         last_detail = "no attempt made"
@@ -129,8 +129,8 @@ class HttpPolicy:
                 self._observe(operation, "throttled" if status == 429 else "server_error", started)
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
                 last_detail = f"{operation}: HTTP {status}"
-                if not retry:
-                    break
+                if not retry and status != 429:
+                    break  # a 429 proves the request was not processed: safe to repeat
             if attempt == self.settings.attempts:
                 break
             delay = self.backoff(attempt)

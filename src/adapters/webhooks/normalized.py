@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from attrs import frozen
 
+from adapters._numbers import finite_float
 from adapters.webhooks._signing import SignatureScheme
 from media_core.errors import MalformedWebhook
 from media_core.events import ProviderEvent, ProviderEventKind
@@ -61,7 +61,7 @@ class NormalizedWebhookVerifier:
         )
         try:
             data = json.loads(body)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise MalformedWebhook("the body is not JSON") from exc
         if not isinstance(data, dict):
             raise MalformedWebhook("the body must be a JSON object")
@@ -130,6 +130,7 @@ def _duration(data: Mapping[str, Any]) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MalformedWebhook("duration must be a number of seconds")
-    if not math.isfinite(value) or value < 0:
+    seconds = finite_float(value)
+    if seconds is None or seconds < 0:
         raise MalformedWebhook("duration must be a finite, non-negative number of seconds")
-    return float(value)
+    return seconds

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -115,11 +116,11 @@ def from_domain_error(error: errors.MediaCoreError, request: web.Request) -> web
         )
         extra["errors"] = [{**where, "detail": error.detail}]
     if isinstance(error, errors.RateLimited):
-        retry = max(1, round(error.retry_after + 0.499))
+        retry = max(1, math.ceil(error.retry_after))
         headers["Retry-After"] = str(retry)
         headers["RateLimit-Limit"] = str(error.limit)
         headers["RateLimit-Remaining"] = str(error.remaining)
-        headers["RateLimit-Reset"] = str(retry)
+        headers["RateLimit-Reset"] = str(max(retry, math.ceil(error.reset_after)))
     if isinstance(error, errors.ProviderUnavailable) and error.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(error.retry_after)))
     if isinstance(error, errors.NotAuthenticated):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from aiohttp import web
@@ -58,7 +59,7 @@ async def read_json(request: web.Request, limit: int) -> object:
     body = await read_body(request, limit)
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise HttpProblem("malformed-json", f"the body is not valid JSON: {exc}") from None
 
 
@@ -87,7 +88,7 @@ async def create_upload(request: web.Request) -> web.Response:
             "Location": f"/api/v1/media/status/{slot.upload.id}",
             "RateLimit-Limit": str(rate.limit),
             "RateLimit-Remaining": str(rate.remaining),
-            "RateLimit-Reset": str(max(0, round(rate.reset_after + 0.499))),
+            "RateLimit-Reset": str(math.ceil(rate.reset_after)),
         },
     )
 

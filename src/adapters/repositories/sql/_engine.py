@@ -1,0 +1,112 @@
+"""Engines for the two supported databases, with pools and timeouts set for a web service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+_ASYNC_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+
+
+def async_url(url: str) -> sa.URL:
+    """``url`` with its async driver (``postgresql://`` → asyncpg, ``sqlite://`` → aiosqlite)."""
+    parsed = sa.make_url(url)
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise ValueError(
+            f"unsupported database URL scheme {parsed.drivername!r}: "
+            "use postgresql:// (asyncpg) or sqlite:// (aiosqlite)"
+        )
+    return parsed.set(drivername=driver)
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    pool_timeout: float = 10.0,
+    pool_recycle: float = 1800.0,
+    connect_timeout: float = 10.0,
+    statement_timeout: float = 30.0,
+    busy_timeout: float = 5.0,
+    search_path: str | None = None,
+    echo: bool = False,
+) -> AsyncEngine:
+    """An ``AsyncEngine`` for a PostgreSQL or SQLite URL, ready for the SQL repository.
+
+    - ``pool_size``/``max_overflow``: connections kept, and allowed beyond that under load;
+      ``pool_timeout``: seconds to wait for a free one; ``pool_recycle``: seconds before a
+      connection is replaced. Connections are pinged before use, so a restarted database
+      costs one failed request at most.
+    - ``connect_timeout``: seconds to open a connection; ``statement_timeout``: seconds a
+      statement may run (PostgreSQL enforces it on the server, and the client gives up a little
+      later if the network hangs).
+    - ``busy_timeout`` (SQLite): seconds a writer waits for another one to finish.
+    - ``search_path`` (PostgreSQL): the schema(s) holding our tables, if not ``public``.
+
+    SQLite files are opened in WAL mode with foreign keys on, and their directory is created
+    if missing, so the embedded default works on a fresh machine.
+    """
+    parsed = async_url(url)
+    options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+    if parsed.get_backend_name() == "postgresql":
+        server_settings = {
+            "application_name": "media-core",
+            "statement_timeout": str(int(statement_timeout * 1000)),
+        }
+        if search_path is not None:
+            server_settings["search_path"] = search_path
+        options["connect_args"] = {
+            "timeout": connect_timeout,
+            "command_timeout": statement_timeout + 5.0,
+            "server_settings": server_settings,
+        }
+        options.update(_pool_options(pool_size, max_overflow, pool_timeout, pool_recycle))
+        return create_async_engine(parsed, **options)
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    options["connect_args"] = {"timeout": busy_timeout}
+    if not in_memory:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        options.update(_pool_options(pool_size, max_overflow, pool_timeout, pool_recycle))
+    engine = create_async_engine(parsed, **options)
+    _configure_sqlite(engine, busy_timeout=busy_timeout, wal=not in_memory)
+    return engine
+
+
+def _pool_options(
+    pool_size: int, max_overflow: int, pool_timeout: float, pool_recycle: float
+) -> dict[str, Any]:
+    return {
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
+        "pool_timeout": pool_timeout,
+        "pool_recycle": pool_recycle,
+    }
+
+
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout: float, wal: bool) -> None:
+    pragmas = [f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}", "PRAGMA foreign_keys = ON"]
+    if wal:
+        # WAL lets readers proceed while one writer commits. FULL (not NORMAL) syncs every
+        # commit, so a webhook we acknowledged survives a power cut as well as a restart.
+        pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"]
+
+    @sa.event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for pragma in pragmas:
+                cursor.execute(pragma)
+        finally:
+            cursor.close()

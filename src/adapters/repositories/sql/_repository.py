@@ -1,0 +1,349 @@
+"""``SqlAlchemyMediaRepository``: the ``MediaRepository`` port over SQLAlchemy Core, async."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.repositories._common import check_limit, decode_cursor, encode_cursor, normalized
+from adapters.repositories.sql._schema import media_uploads, webhook_deliveries
+from adapters.system import SystemClock
+from media_core.errors import Conflict, DuplicateDelivery, RepositoryUnavailable, VersionConflict
+from media_core.events import ProviderEvent
+from media_core.model import (
+    FailureCode,
+    MediaUpload,
+    Page,
+    UploadMetadata,
+    UploadStatus,
+    Visibility,
+)
+from media_core.ports import Clock, DeliveryKey
+
+# SQLSTATE classes that mean "the database is not there for us right now": connection exception,
+# insufficient resources, operator intervention (shutdown, terminated backend, statement timeout),
+# system error; plus lock_not_available.
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "58"})
+_UNAVAILABLE_SQLSTATES = frozenset({"55P03"})
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True if ``error`` means the database cannot serve us now (rather than a bug of ours)."""
+    if isinstance(error, OSError | TimeoutError | sa_exc.TimeoutError | sa_exc.DisconnectionError):
+        return True
+    if not isinstance(error, sa_exc.DBAPIError):
+        return False
+    if error.connection_invalidated or isinstance(
+        error, sa_exc.OperationalError | sa_exc.InterfaceError
+    ):
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return isinstance(sqlstate, str) and (
+        sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate in _UNAVAILABLE_SQLSTATES
+    )
+
+
+@contextlib.contextmanager
+def translate_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise RepositoryUnavailable(
+                f"the database is unavailable ({action}): {_reason(exc)}"
+            ) from exc
+        raise
+
+
+def _reason(error: BaseException) -> str:
+    """The driver's own words, without the SQL statement and parameters SQLAlchemy adds."""
+    cause = error.orig if isinstance(error, sa_exc.DBAPIError) else error
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else 'no detail'}"
+
+
+class SqlAlchemyMediaRepository:
+    """Uploads and webhook deliveries in ``media_uploads`` and ``webhook_deliveries``.
+
+    Works on PostgreSQL (asyncpg) and SQLite (aiosqlite); build the engine with
+    :func:`create_engine` and the tables with :func:`upgrade`. Every write is one transaction.
+    A database that cannot be reached, times out or drops the connection raises
+    ``RepositoryUnavailable``, and the transaction is rolled back, so nothing is half-written.
+    ``clock`` stamps deliveries recorded by ``update`` (default: the system clock, UTC).
+    """
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock | None = None) -> None:
+        self._engine = engine
+        self._clock: Clock = clock or SystemClock()
+        self._dialect = engine.dialect.name
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine this repository uses (the caller owns it and disposes of it)."""
+        return self._engine
+
+    async def add(self, upload: MediaUpload) -> None:
+        """Insert a new upload; ``Conflict`` if its id or a unique provider key is taken."""
+        row = _to_row(normalized(upload))
+        with translate_errors("add"):
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(media_uploads.insert().values(row))
+            except sa_exc.IntegrityError as exc:
+                raise Conflict(f"upload {upload.id} or one of its unique keys exists") from exc
+
+    async def get(self, upload_id: str) -> MediaUpload | None:
+        """The upload with our id ``upload_id``."""
+        return await self._one(media_uploads.c.id == upload_id, "get")
+
+    async def get_by_playback_id(self, playback_id: str) -> MediaUpload | None:
+        """The upload with this playback id."""
+        return await self._one(media_uploads.c.playback_id == playback_id, "get_by_playback_id")
+
+    async def find_for_event(self, event: ProviderEvent) -> MediaUpload | None:
+        """The upload an event refers to: by our id, else provider upload, asset or playback id.
+
+        Each reference the event carries is tried in that order; the first that matches wins.
+        Provider upload and asset ids are looked up within the event's provider.
+        """
+        c = media_uploads.c
+        conditions: list[sa.ColumnElement[bool]] = []
+        if event.upload_id is not None:
+            conditions.append(c.id == event.upload_id)
+        if event.provider_upload_id is not None:
+            conditions.append(
+                sa.and_(
+                    c.provider == event.provider, c.provider_upload_id == event.provider_upload_id
+                )
+            )
+        if event.asset_id is not None:
+            conditions.append(
+                sa.and_(c.provider == event.provider, c.provider_asset_id == event.asset_id)
+            )
+        if event.playback_id is not None:
+            conditions.append(c.playback_id == event.playback_id)
+        if not conditions:
+            return None
+        # One round trip: fetch every candidate, then pick by precedence.
+        precedence = sa.case(
+            *((condition, rank) for rank, condition in enumerate(conditions)),
+            else_=len(conditions),
+        )
+        query = sa.select(media_uploads).where(sa.or_(*conditions)).order_by(precedence).limit(1)
+        with translate_errors("find_for_event"):
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(query)).mappings().first()
+        return _from_row(row) if row is not None else None
+
+    async def update(
+        self, upload: MediaUpload, *, expected_version: int, delivery: DeliveryKey | None = None
+    ) -> MediaUpload:
+        """Store ``upload`` as version ``expected_version + 1`` if nobody changed it meanwhile.
+
+        One transaction: the delivery (if any) is inserted, then the row is updated where its
+        version is still ``expected_version``. ``DuplicateDelivery`` if the delivery exists,
+        ``VersionConflict`` if no row matched (another writer won, or the upload is gone),
+        ``Conflict`` if a unique key is taken; the transaction is rolled back in every case.
+        """
+        stored = normalized(attrs.evolve(upload, version=expected_version + 1))
+        row = _to_row(stored)
+        del row["id"]
+        c = media_uploads.c
+        statement = (
+            media_uploads.update()
+            .where(c.id == stored.id, c.version == expected_version)
+            .values(row)
+        )
+        with translate_errors("update"):
+            async with self._engine.begin() as conn:
+                if delivery is not None:
+                    await self._insert_delivery(conn, delivery)
+                try:
+                    result = await conn.execute(statement)
+                except sa_exc.IntegrityError as exc:
+                    raise Conflict(f"a unique key of upload {stored.id} is taken") from exc
+                if result.rowcount != 1:
+                    raise VersionConflict(
+                        f"upload {stored.id} is not at version {expected_version}"
+                    )
+        return stored
+
+    async def _insert_delivery(self, conn: AsyncConnection, delivery: DeliveryKey) -> None:
+        values = _delivery_row(delivery, self._clock.now())
+        try:
+            # A savepoint is not needed: any failure here aborts the whole update.
+            await conn.execute(webhook_deliveries.insert().values(values))
+        except sa_exc.IntegrityError as exc:
+            raise DuplicateDelivery(
+                f"delivery {delivery.delivery_id} of {delivery.provider} was applied before"
+            ) from exc
+
+    async def record_delivery(self, delivery: DeliveryKey, received_at: datetime) -> bool:
+        """Record a delivery that changed nothing; False if it was recorded before."""
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(webhook_deliveries)
+            .values(_delivery_row(delivery, received_at))
+            .on_conflict_do_nothing(index_elements=["provider", "delivery_id"])
+        )
+        with translate_errors("record_delivery"):
+            async with self._engine.begin() as conn:
+                result = await conn.execute(statement)
+        return bool(result.rowcount == 1)
+
+    async def has_delivery(self, delivery: DeliveryKey) -> bool:
+        """True if the delivery was recorded."""
+        c = webhook_deliveries.c
+        query = sa.select(sa.literal(1)).where(
+            c.provider == delivery.provider, c.delivery_id == delivery.delivery_id
+        )
+        with translate_errors("has_delivery"):
+            async with self._engine.connect() as conn:
+                return (await conn.execute(query)).first() is not None
+
+    async def prune_deliveries(self, older_than: datetime) -> int:
+        """Forget deliveries received before ``older_than``; returns how many.
+
+        Keep at least 72 hours (Mux retries for about 24): a delivery forgotten too early
+        would be applied again, which the state machine tolerates but reports as a change.
+        """
+        statement = webhook_deliveries.delete().where(webhook_deliveries.c.received_at < older_than)
+        with translate_errors("prune_deliveries"):
+            async with self._engine.begin() as conn:
+                result = await conn.execute(statement)
+        return int(result.rowcount)
+
+    async def list_for_owner(self, owner_id: str, *, limit: int, cursor: str | None) -> Page:
+        """The owner's uploads, newest first (``created_at``, then id, descending)."""
+        check_limit(limit)
+        c = media_uploads.c
+        query = (
+            sa.select(media_uploads)
+            .where(c.owner_id == owner_id)
+            .order_by(c.created_at.desc(), c.id.desc())
+            .limit(limit + 1)
+        )
+        if cursor is not None:
+            created_at, upload_id = decode_cursor(cursor)
+            query = query.where(
+                sa.or_(
+                    c.created_at < created_at,
+                    sa.and_(c.created_at == created_at, c.id < upload_id),
+                )
+            )
+        with translate_errors("list_for_owner"):
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(query)).mappings().all()
+        items = tuple(_from_row(row) for row in rows[:limit])
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = encode_cursor(items[-1].created_at, items[-1].id)
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def delete(self, upload_id: str) -> None:
+        """Remove one upload record; an unknown id is not an error."""
+        with translate_errors("delete"):
+            async with self._engine.begin() as conn:
+                await conn.execute(media_uploads.delete().where(media_uploads.c.id == upload_id))
+
+    async def delete_all_for_user(self, owner_id: str) -> int:
+        """Remove every upload of ``owner_id``; returns how many."""
+        statement = media_uploads.delete().where(media_uploads.c.owner_id == owner_id)
+        with translate_errors("delete_all_for_user"):
+            async with self._engine.begin() as conn:
+                result = await conn.execute(statement)
+        return int(result.rowcount)
+
+    async def _one(self, condition: sa.ColumnElement[bool], action: str) -> MediaUpload | None:
+        with translate_errors(action):
+            async with self._engine.connect() as conn:
+                row = (
+                    (await conn.execute(sa.select(media_uploads).where(condition)))
+                    .mappings()
+                    .first()
+                )
+        return _from_row(row) if row is not None else None
+
+
+def _delivery_row(delivery: DeliveryKey, received_at: datetime) -> dict[str, Any]:
+    return {
+        "provider": delivery.provider,
+        "delivery_id": delivery.delivery_id,
+        "received_at": received_at,
+    }
+
+
+def _to_row(upload: MediaUpload) -> dict[str, Any]:
+    meta = upload.metadata
+    return {
+        "id": upload.id,
+        "owner_id": upload.owner_id,
+        "provider": upload.provider,
+        "provider_upload_id": upload.provider_upload_id,
+        "provider_asset_id": upload.provider_asset_id,
+        "playback_id": upload.playback_id,
+        "file_name": upload.file_name,
+        "file_size": upload.file_size,
+        "mime_type": upload.mime_type,
+        "status": upload.status.value,
+        "progress": upload.progress,
+        "metadata": {
+            "title": meta.title,
+            "description": meta.description,
+            "visibility": meta.visibility.value,
+            "extra": dict(meta.extra),
+        },
+        "duration": upload.duration,
+        "thumbnail_url": upload.thumbnail_url,
+        "aspect_ratio": upload.aspect_ratio,
+        "failure_code": upload.failure_code.value if upload.failure_code else None,
+        "failure_reason": upload.failure_reason,
+        "created_at": upload.created_at,
+        "updated_at": upload.updated_at,
+        "upload_expires_at": upload.upload_expires_at,
+        "uploaded_at": upload.uploaded_at,
+        "ready_at": upload.ready_at,
+        "version": upload.version,
+    }
+
+
+def _from_row(row: sa.RowMapping) -> MediaUpload:
+    meta = row["metadata"]
+    return MediaUpload(
+        id=row["id"],
+        owner_id=row["owner_id"],
+        provider=row["provider"],
+        provider_upload_id=row["provider_upload_id"],
+        provider_asset_id=row["provider_asset_id"],
+        playback_id=row["playback_id"],
+        file_name=row["file_name"],
+        file_size=row["file_size"],
+        mime_type=row["mime_type"],
+        status=UploadStatus(row["status"]),
+        progress=row["progress"],
+        metadata=UploadMetadata(
+            title=meta.get("title", ""),
+            description=meta.get("description", ""),
+            visibility=Visibility(meta.get("visibility", Visibility.PRIVATE.value)),
+            extra=dict(meta.get("extra", {})),
+        ),
+        duration=row["duration"],
+        thumbnail_url=row["thumbnail_url"],
+        aspect_ratio=row["aspect_ratio"],
+        failure_code=FailureCode(row["failure_code"]) if row["failure_code"] else None,
+        failure_reason=row["failure_reason"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        upload_expires_at=row["upload_expires_at"],
+        uploaded_at=row["uploaded_at"],
+        ready_at=row["ready_at"],
+        version=row["version"],
+    )

@@ -1,0 +1,50 @@
+"""The import names of this distribution, and its OpenAPI document, are what they claim."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from openapi_spec_validator import validate
+
+import adapters
+import entrypoints
+import media_core
+from entrypoints.container import build_container
+from entrypoints.http.app import create_app
+from entrypoints.http.openapi import document
+from entrypoints.settings import Settings
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+@pytest.mark.parametrize("package", [media_core, adapters, entrypoints])
+def test_top_level_names_are_ours(package: object) -> None:
+    """``adapters`` and ``entrypoints`` also exist on PyPI; ours must win on this path."""
+    origin = Path(getattr(package, "__file__", "") or "").resolve()
+    assert origin.is_relative_to(SRC), f"{package!r} resolves to {origin}, not to {SRC}"
+
+
+def test_public_api_is_sorted_and_complete() -> None:
+    """``media_core.__all__`` is sorted and every name in it exists."""
+    assert media_core.__all__ == sorted(media_core.__all__)
+    for name in media_core.__all__:
+        assert hasattr(media_core, name), name
+
+
+def test_openapi_document_is_valid_3_1() -> None:
+    """The served document passes an OpenAPI 3.1 validator."""
+    doc = document()
+    assert doc["openapi"].startswith("3.1")
+    validate(doc)
+
+
+def test_every_route_is_documented() -> None:
+    """Every API route of the app appears in the document."""
+    app = create_app(build_container(Settings(data_dir=Path("/nonexistent"))))
+    documented = set(document()["paths"])
+    for resource in app.router.resources():
+        path = resource.canonical
+        if path.startswith(("/api/v1/media/fake/", "/problems/")):
+            continue  # the fake provider's own URLs and the problem pages are not API
+        assert path in documented, path
