@@ -64,13 +64,23 @@ async def repository(
         yield repo
 
 
-def _event(**refs: str) -> ProviderEvent:
+def _event(
+    *,
+    provider: str = "fake",
+    upload_id: str | None = None,
+    provider_upload_id: str | None = None,
+    asset_id: str | None = None,
+    playback_id: str | None = None,
+) -> ProviderEvent:
     return ProviderEvent(
-        provider=refs.pop("provider", "fake"),
+        provider=provider,
         delivery_id="d-1",
         kind=ProviderEventKind.PROCESSING,
         occurred_at=T0,
-        **refs,
+        upload_id=upload_id,
+        provider_upload_id=provider_upload_id,
+        asset_id=asset_id,
+        playback_id=playback_id,
     )
 
 
@@ -120,7 +130,7 @@ async def test_any_upload_round_trips_exactly_with_aware_utc_timestamps(
 async def test_naive_timestamps_are_refused(repository: Repository) -> None:
     """A naive datetime has no instant, so storing one is a programming error."""
     with pytest.raises(ValueError, match="aware"):
-        await repository.add(make_upload(created_at=datetime(2026, 1, 1)))  # noqa: DTZ001
+        await repository.add(make_upload(created_at=datetime(2026, 1, 1)))
 
 
 async def test_a_returned_upload_shares_no_state_with_the_store(repository: Repository) -> None:
@@ -158,7 +168,7 @@ async def test_unique_keys_are_enforced_on_add(repository: Repository) -> None:
 async def test_find_for_event_follows_the_precedence_of_references(
     repository: Repository,
 ) -> None:
-    """Our id wins, then provider upload id, then asset id, then playback id; misses fall through."""
+    """Our id wins, then provider upload id, then asset id, then playback id; misses fall on."""
     by_id = make_upload()
     by_upload = make_upload(provider_upload_id="pu-1")
     by_asset = make_upload(provider_asset_id="as-1")
@@ -172,9 +182,7 @@ async def test_find_for_event_follows_the_precedence_of_references(
     assert await repository.find_for_event(_event(playback_id="pb-1")) == by_playback
     assert (
         await repository.find_for_event(
-            _event(
-                upload_id="nope", provider_upload_id="x", **{"asset_id": "y", "playback_id": "pb-1"}
-            )
+            _event(upload_id="nope", provider_upload_id="x", asset_id="y", playback_id="pb-1")
         )
         == by_playback
     )
@@ -292,7 +300,9 @@ async def test_prune_forgets_only_deliveries_older_than_the_cutoff(
     via_update = DeliveryKey(provider="fake", delivery_id="via-update")
     await repository.update(_processing(upload, 5), expected_version=0, delivery=via_update)
     recent = DeliveryKey(provider="fake", delivery_id="recent")
-    await repository.record_delivery(recent, (T0 - timedelta(hours=71)).astimezone(timezone.utc))
+    await repository.record_delivery(
+        recent, (T0 - timedelta(hours=71)).astimezone(timezone(timedelta(hours=-3)))
+    )
     assert await repository.prune_deliveries(T0 - timedelta(hours=72)) == 2
     assert not await repository.has_delivery(old)
     assert not await repository.has_delivery(via_update)

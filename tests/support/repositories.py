@@ -151,7 +151,7 @@ def make_upload(
 
 # Text as the policy lets it through: no NUL (PostgreSQL text and JSON refuse it), no surrogates.
 _texts = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
     max_size=40,
 )
 _identifiers = st.text(

@@ -104,6 +104,7 @@ class HttpPolicy:
         retry_after: float | None = None
         for attempt in range(1, self.settings.attempts + 1):
             started = time.perf_counter()
+            retry_after = None  # only the latest answer's Retry-After counts
             try:
                 response = await client.request(method, url, **kwargs)
             except httpx.TimeoutException as exc:
