@@ -41,7 +41,11 @@ def environment(provider: str, data_dir: Path) -> dict[str, str]:
         "FAKE_PROCESSING_DELAY_SECONDS": "0",
     }
     if provider == "mux":
-        env |= {"MUX_TOKEN_ID": "id", "MUX_TOKEN_SECRET": "secret", "MUX_WEBHOOK_SECRETS": MUX_SECRET}
+        env |= {
+            "MUX_TOKEN_ID": "id",
+            "MUX_TOKEN_SECRET": "secret",
+            "MUX_WEBHOOK_SECRETS": MUX_SECRET,
+        }
     if provider == "cloudflare":
         env |= {
             "CLOUDFLARE_ACCOUNT_ID": "acc",
@@ -123,7 +127,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("provider", ["fake", "mux", "cloudflare"])
 async def test_same_journey_through_each_provider(provider: str, tmp_path: Path) -> None:
-    """create → the provider's own events → READY, with only MEDIA_PROVIDER (and its keys) changed."""
+    """create → the provider's own events → READY; only MEDIA_PROVIDER and its keys change."""
     settings = load_settings(environment(provider, tmp_path))
     container = build_container(settings)
     container.provider_transport.override(providers.Object(httpx.MockTransport(provider_api)))
