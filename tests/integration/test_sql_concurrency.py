@@ -221,8 +221,10 @@ async def test_concurrent_deliveries_end_where_one_by_one_application_ends(
     assert recorded == len(events)
 
     names = Counter(type(event) for event in published)
-    assert names[UploadProcessing] == 1
     assert names[UploadReady] == int(ready)
+    # One delivery moved the upload out of UPLOADING; with a READY among them, READY may have
+    # committed first and skipped PROCESSING altogether.
+    assert names[UploadProcessing] == 1 if not ready else names[UploadProcessing] <= 1
     assert peak() > 1, "the deliveries should have run over several connections at once"
     print(  # shown with -s: how hard the test raced
         f"\n{repository.engine.dialect.name}: {len(calls)} calls, {stored.version} changes, "
@@ -315,7 +317,12 @@ async def _pg_pair(
     """A repository on PostgreSQL and a second engine to interfere with it."""
     url = postgres_url()
     engine = postgres_engine(
-        url, schema, statement_timeout=statement_timeout, pool_size=2, max_overflow=0
+        url,
+        schema,
+        statement_timeout=statement_timeout,
+        pool_size=2,
+        max_overflow=0,
+        application_name=schema,  # unique to this run: other runs' backends are not ours to kill
     )
     other = postgres_engine(url, schema)
     await empty_tables(engine)
@@ -359,16 +366,16 @@ def _advanced(upload: MediaUpload) -> MediaUpload:
     return attrs.evolve(upload, progress=50, updated_at=upload.updated_at + timedelta(seconds=1))
 
 
-async def _wait_until_blocked(engine: AsyncEngine) -> int:
+async def _wait_until_blocked(engine: AsyncEngine, application_name: str) -> int:
     """The pid of our backend waiting on the row lock (its delivery already inserted).
 
     Each poll uses a new transaction: PostgreSQL keeps one snapshot of pg_stat_activity per
     transaction.
     """
     query = sa.text(
-        "SELECT pid FROM pg_stat_activity WHERE application_name = 'media-core' "
+        "SELECT pid FROM pg_stat_activity WHERE application_name = :name "
         "AND wait_event_type = 'Lock' AND query LIKE 'UPDATE media_uploads%'"
-    )
+    ).bindparams(name=application_name)
     for _ in range(200):
         async with engine.connect() as conn:
             pid = await conn.scalar(query)
@@ -383,7 +390,7 @@ async def test_a_connection_killed_mid_update_writes_nothing(pg_schema: str) -> 
     async with _pg_pair(pg_schema, statement_timeout=20.0) as (repository, other):
 
         async def terminate() -> None:
-            pid = await _wait_until_blocked(other)
+            pid = await _wait_until_blocked(other, pg_schema)
             async with other.connect() as killer:
                 assert await killer.scalar(sa.select(sa.func.pg_terminate_backend(pid)))
 
@@ -400,7 +407,7 @@ async def test_a_statement_timeout_is_unavailable_and_writes_nothing(pg_schema: 
     async with _pg_pair(pg_schema, statement_timeout=0.5) as (repository, other):
 
         async def wait() -> None:
-            await _wait_until_blocked(other)
+            await _wait_until_blocked(other, pg_schema)
 
         upload, error = await _blocked_update(repository, other, wait)
         assert isinstance(error, RepositoryUnavailable), error

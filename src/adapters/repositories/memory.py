@@ -55,10 +55,8 @@ class InMemoryMediaRepository:
         Each reference the event carries is tried in that order; the first that matches wins.
         Provider upload and asset ids are looked up within the event's provider.
         """
-        if event.upload_id is not None:
-            found = await self.get(event.upload_id)
-            if found is not None:
-                return found
+        if event.upload_id is not None and event.upload_id in self._uploads:
+            return normalized(self._uploads[event.upload_id])
         if event.provider_upload_id is not None:
             found = self._first(
                 lambda upload: (
@@ -77,7 +75,7 @@ class InMemoryMediaRepository:
             if found is not None:
                 return found
         if event.playback_id is not None:
-            return await self.get_by_playback_id(event.playback_id)
+            return self._first(lambda upload: upload.playback_id == event.playback_id)
         return None
 
     async def update(

@@ -40,6 +40,7 @@ def create_engine(
     statement_timeout: float = 30.0,
     busy_timeout: float = 5.0,
     search_path: str | None = None,
+    application_name: str = "media-core",
     echo: bool = False,
 ) -> AsyncEngine:
     """An ``AsyncEngine`` for a PostgreSQL or SQLite URL, ready for the SQL repository.
@@ -52,7 +53,8 @@ def create_engine(
       statement may run (PostgreSQL enforces it on the server, and the client gives up a little
       later if the network hangs).
     - ``busy_timeout`` (SQLite): seconds a writer waits for another one to finish.
-    - ``search_path`` (PostgreSQL): the schema(s) holding our tables, if not ``public``.
+    - ``search_path`` (PostgreSQL): the schema(s) holding our tables, if not ``public``;
+      ``application_name``: how our connections appear in ``pg_stat_activity``.
 
     SQLite files are opened in WAL mode with foreign keys on, and their directory is created
     if missing, so the embedded default works on a fresh machine.
@@ -61,7 +63,7 @@ def create_engine(
     options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
     if parsed.get_backend_name() == "postgresql":
         server_settings = {
-            "application_name": "media-core",
+            "application_name": application_name,
             "statement_timeout": str(int(statement_timeout * 1000)),
         }
         if search_path is not None:

@@ -53,6 +53,7 @@ def is_unavailable(error: BaseException) -> bool:
 
 @contextlib.contextmanager
 def translate_errors(action: str) -> Iterator[None]:
+    """Raise ``RepositoryUnavailable`` for what :func:`is_unavailable` accepts; pass the rest."""
     try:
         yield
     except Exception as exc:
