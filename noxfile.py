@@ -45,3 +45,14 @@ def serve(session: nox.Session) -> None:
     """Run the service on the embedded default (SQLite file and the fake provider)."""
     session.install("-e", ".")
     session.run("media-core", "serve", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Service against the bare floor on SQLite and PostgreSQL; writes docs/benchmarks.md.
+
+    Needs wrk (Debian: ``apt-get install wrk``) and a PostgreSQL server where it may create
+    databases (``BENCH_POSTGRES_URL``). Pass options after ``--``, e.g. ``-- --quick``.
+    """
+    session.install("-e", ".", "httpx")
+    session.run("python", "benchmarks/run.py", *session.posargs)

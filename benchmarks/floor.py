@@ -1,0 +1,336 @@
+"""The floor: the unavoidable work of routes 1-3 in a bare aiohttp app, as fast as we can make it.
+
+It shares no code with media-core. Each route does what the service must do and nothing more:
+
+- ``POST /webhook``: read the raw body, verify the ``t=…,v1=…`` HMAC-SHA256 signature and its
+  age, parse the JSON, then in one transaction insert the delivery (at most once), lock and read
+  the upload, write its new state, commit, and answer a small JSON body.
+- ``GET /status/{id}``: verify the bearer JWT (HS256), read the row, answer its JSON.
+- ``POST /create``: verify the JWT, parse and check the body, insert the row, answer 201.
+
+Run: ``python benchmarks/floor.py --db postgresql://… --port 9000`` (or ``--db sqlite:///file``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from aiohttp import web
+
+SECRET = os.environ.get("FLOOR_WEBHOOK_SECRET", "bench-webhook-secret").encode()
+JWT_SECRET = os.environ.get("FLOOR_JWT_SECRET", "bench-jwt-secret-bench-jwt-secret-0123")
+TOLERANCE = 300
+RANK = {"uploading": 0, "processing": 1, "ready": 2, "failed": 2}
+COLUMNS = (
+    "id, owner_id, provider, provider_upload_id, provider_asset_id, playback_id, file_name, "
+    "file_size, mime_type, status, progress, metadata, duration, thumbnail_url, aspect_ratio, "
+    "failure_code, failure_reason, created_at, updated_at, upload_expires_at, uploaded_at, "
+    "ready_at, version"
+)
+
+
+def verify(header: str | None, body: bytes) -> bool:
+    if not header:
+        return False
+    timestamp = 0
+    signatures = []
+    for part in header.split(","):
+        key, _, value = part.partition("=")
+        if key == "t":
+            timestamp = int(value)
+        elif key == "v1":
+            signatures.append(value)
+    if abs(time.time() - timestamp) > TOLERANCE:
+        return False
+    expected = hmac.new(SECRET, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, s) for s in signatures)
+
+
+def user_of(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    try:
+        return str(jwt.decode(header[7:], JWT_SECRET, algorithms=["HS256"])["sub"])
+    except jwt.InvalidTokenError:
+        return None
+
+
+def iso(value: datetime | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def row_json(row: Any) -> dict[str, Any]:
+    metadata = row["metadata"]
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    return {
+        "id": row["id"],
+        "playbackId": row["playback_id"],
+        "status": row["status"],
+        "progress": row["progress"],
+        "thumbnailUrl": row["thumbnail_url"],
+        "duration": row["duration"],
+        "aspectRatio": row["aspect_ratio"],
+        "provider": row["provider"],
+        "fileName": row["file_name"],
+        "fileSize": row["file_size"],
+        "mimeType": row["mime_type"],
+        "metadata": metadata,
+        "failureCode": row["failure_code"],
+        "failureReason": row["failure_reason"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+        "readyAt": iso(row["ready_at"]),
+    }
+
+
+class Postgres:
+    """asyncpg with prepared statements, one pool."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def start(self) -> None:
+        import asyncpg
+
+        self.pool = await asyncpg.create_pool(self.url, min_size=10, max_size=10)
+
+    async def apply(self, event: dict[str, Any]) -> str:
+        async with self.pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                "INSERT INTO webhook_deliveries (provider, delivery_id, received_at) "
+                "VALUES ('fake', $1, now()) ON CONFLICT DO NOTHING RETURNING 1",
+                event["eventId"],
+            )
+            if inserted is None:
+                return "duplicate"
+            row = await conn.fetchrow(
+                "SELECT status, progress, version FROM media_uploads WHERE id = $1 FOR UPDATE",
+                event["uploadId"],
+            )
+            if row is None:
+                return "unknown_upload"
+            status = event["status"]
+            if RANK[row["status"]] == 2 or RANK[status] < RANK[row["status"]]:
+                return "unchanged"
+            await conn.execute(
+                "UPDATE media_uploads SET status = $2, progress = $3, playback_id = "
+                "COALESCE($4, playback_id), duration = COALESCE($5, duration), thumbnail_url = "
+                "COALESCE($6, thumbnail_url), updated_at = now(), version = version + 1 "
+                "WHERE id = $1",
+                event["uploadId"],
+                status,
+                100 if status == "ready" else max(row["progress"], event.get("progress") or 0),
+                event.get("playbackId"),
+                event.get("duration"),
+                event.get("thumbnailUrl"),
+            )
+            return "applied"
+
+    async def get(self, upload_id: str) -> Any:
+        async with self.pool.acquire() as conn:
+            return await conn.fetchrow(
+                f"SELECT {COLUMNS} FROM media_uploads WHERE id = $1", upload_id
+            )
+
+    async def insert(self, row: dict[str, Any]) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO media_uploads (id, owner_id, provider, file_name, file_size, "
+                "mime_type, status, progress, metadata, created_at, updated_at, version) "
+                "VALUES ($1, $2, 'fake', $3, $4, $5, 'uploading', 0, $6, $7, $7, 0)",
+                row["id"],
+                row["owner_id"],
+                row["file_name"],
+                row["file_size"],
+                row["mime_type"],
+                json.dumps(row["metadata"]),
+                row["created_at"],
+            )
+
+
+class Sqlite:
+    """aiosqlite, one connection (SQLite has one writer anyway), WAL."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        import aiosqlite
+
+        self.conn = await aiosqlite.connect(self.path, isolation_level=None)
+        self.conn.row_factory = aiosqlite.Row
+        await self.conn.execute("PRAGMA journal_mode = WAL")
+        await self.conn.execute("PRAGMA synchronous = FULL")
+
+    async def apply(self, event: dict[str, Any]) -> str:
+        async with self.lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = await self.conn.execute(
+                    "INSERT INTO webhook_deliveries (provider, delivery_id, received_at) "
+                    "VALUES ('fake', ?, ?) ON CONFLICT DO NOTHING",
+                    (event["eventId"], datetime.now(UTC).isoformat()),
+                )
+                if cursor.rowcount != 1:
+                    await self.conn.execute("ROLLBACK")
+                    return "duplicate"
+                cursor = await self.conn.execute(
+                    "SELECT status, progress, version FROM media_uploads WHERE id = ?",
+                    (event["uploadId"],),
+                )
+                row = await cursor.fetchone()
+                status = event["status"]
+                if row is None or RANK[row["status"]] == 2 or RANK[status] < RANK[row["status"]]:
+                    await self.conn.execute("COMMIT")
+                    return "unchanged"
+                await self.conn.execute(
+                    "UPDATE media_uploads SET status = ?, progress = ?, playback_id = "
+                    "COALESCE(?, playback_id), duration = COALESCE(?, duration), thumbnail_url = "
+                    "COALESCE(?, thumbnail_url), updated_at = ?, version = version + 1 "
+                    "WHERE id = ?",
+                    (
+                        status,
+                        100 if status == "ready" else max(row["progress"], event.get("progress") or 0),
+                        event.get("playbackId"),
+                        event.get("duration"),
+                        event.get("thumbnailUrl"),
+                        datetime.now(UTC).isoformat(),
+                        event["uploadId"],
+                    ),
+                )
+                await self.conn.execute("COMMIT")
+                return "applied"
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+
+    async def get(self, upload_id: str) -> Any:
+        cursor = await self.conn.execute(
+            f"SELECT {COLUMNS} FROM media_uploads WHERE id = ?", (upload_id,)
+        )
+        return await cursor.fetchone()
+
+    async def insert(self, row: dict[str, Any]) -> None:
+        async with self.lock:
+            await self.conn.execute(
+                "INSERT INTO media_uploads (id, owner_id, provider, file_name, file_size, "
+                "mime_type, status, progress, metadata, created_at, updated_at, version) "
+                "VALUES (?, ?, 'fake', ?, ?, ?, 'uploading', 0, ?, ?, ?, 0)",
+                (
+                    row["id"],
+                    row["owner_id"],
+                    row["file_name"],
+                    row["file_size"],
+                    row["mime_type"],
+                    json.dumps(row["metadata"]),
+                    row["created_at"].isoformat(),
+                    row["created_at"].isoformat(),
+                ),
+            )
+
+
+def build_app(db: Postgres | Sqlite) -> web.Application:
+    dumps = json.dumps
+
+    async def webhook(request: web.Request) -> web.Response:
+        body = await request.read()
+        if not verify(request.headers.get("Media-Core-Signature"), body):
+            return web.Response(status=401)
+        event = json.loads(body)
+        outcome = await db.apply(event)
+        return web.Response(
+            text=dumps({"outcome": outcome, "id": event["uploadId"], "status": event["status"]}),
+            content_type="application/json",
+        )
+
+    async def status(request: web.Request) -> web.Response:
+        user = user_of(request)
+        if user is None:
+            return web.Response(status=401)
+        row = await db.get(request.match_info["id"])
+        if row is None or row["owner_id"] != user:
+            return web.Response(status=404)
+        return web.Response(text=dumps(row_json(row)), content_type="application/json")
+
+    async def create(request: web.Request) -> web.Response:
+        user = user_of(request)
+        if user is None:
+            return web.Response(status=401)
+        data = await request.json()
+        size = data.get("fileSize")
+        if not isinstance(size, int) or size <= 0 or data.get("mimeType") != "video/mp4":
+            return web.Response(status=422)
+        now = datetime.now(UTC)
+        upload_id = os.urandom(13).hex()
+        await db.insert(
+            {
+                "id": upload_id,
+                "owner_id": user,
+                "file_name": data["fileName"],
+                "file_size": size,
+                "mime_type": data["mimeType"],
+                "metadata": data.get("metadata", {}),
+                "created_at": now,
+            }
+        )
+        url = f"http://127.0.0.1/upload/{upload_id}"
+        return web.Response(
+            status=201,
+            text=dumps(
+                {
+                    "id": upload_id,
+                    "uploadUrl": url,
+                    "playbackId": None,
+                    "status": "ready_for_upload",
+                    "upload": {
+                        "url": url,
+                        "method": "PUT",
+                        "protocol": "put",
+                        "headers": {"Content-Type": "video/mp4"},
+                        "expiresAt": iso(now + timedelta(hours=1)),
+                        "chunkSize": 8388608,
+                    },
+                }
+            ),
+            content_type="application/json",
+        )
+
+    async def start(_: web.Application) -> None:
+        await db.start()
+
+    app = web.Application()
+    app.on_startup.append(start)
+    app.router.add_post("/api/v1/media/webhook/upload-complete", webhook)
+    app.router.add_get("/api/v1/media/status/{id}", status)
+    app.router.add_post("/api/v1/media/upload/direct", create)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    if args.db.startswith("sqlite"):
+        db: Postgres | Sqlite = Sqlite(args.db.split("///", 1)[1])
+    else:
+        db = Postgres(args.db.replace("postgresql+asyncpg://", "postgresql://"))
+    web.run_app(build_app(db), host="127.0.0.1", port=args.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,511 @@
+"""Benchmark the service against the floor, on SQLite and PostgreSQL, and write docs/benchmarks.md.
+
+Everything runs on 127.0.0.1. The server under test is pinned to core 0 and wrk (C, one thread)
+to core 1 where the machine has two cores. Each measurement is a fresh wrk run of ``--seconds``.
+
+    python benchmarks/run.py [--seconds 8] [--quick] [--skip-scale] [--postgres URL]
+
+Environment: ``BENCH_POSTGRES_URL`` (default postgresql://postgres@127.0.0.1:5432/test) names a
+server where the run may create and drop its own databases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+LUA = ROOT / "benchmarks" / "wrk"
+WEBHOOK_SECRET = "bench-webhook-secret"
+JWT_SECRET = "bench-jwt-secret-bench-jwt-secret-0123"
+USER = "bench-user"
+CORES = os.cpu_count() or 1
+SERVER_CPU = ["taskset", "-c", "0"] if CORES >= 2 and shutil.which("taskset") else []
+LOAD_CPU = ["taskset", "-c", "1"] if CORES >= 2 and shutil.which("taskset") else []
+
+
+@dataclass
+class Result:
+    """One wrk run."""
+
+    app: str
+    db: str
+    route: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+    rows: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, process: subprocess.Popen[bytes], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listened on {port} within {seconds}s")
+
+
+def token() -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": USER, "iat": now, "exp": now + 86400}, JWT_SECRET, "HS256")
+
+
+# -- databases ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def database(kind: str, postgres: str, workdir: Path) -> Iterator[str]:
+    """A fresh, migrated database of ``kind``; yields its URL (plain driver-less form)."""
+    if kind == "sqlite":
+        url = f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
+        migrate(url)
+        yield url
+        return
+    name = f"media_bench_{uuid.uuid4().hex[:8]}"
+    _pg_admin(postgres, f'CREATE DATABASE "{name}"')
+    base = postgres.rsplit("/", 1)[0]
+    url = f"{base}/{name}"
+    try:
+        migrate(url)
+        yield url
+    finally:
+        _pg_admin(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _pg_admin(url: str, statement: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def migrate(url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": url}
+    subprocess.run([sys.executable, "-m", "entrypoints.cli", "migrate"], env=env, check=True, capture_output=True)
+
+
+def seed(url: str, count: int, *, prefix: str) -> list[str]:
+    """Insert ``count`` UPLOADING uploads of the bench user; returns their ids."""
+    ids = [f"{prefix}{index:08d}" for index in range(count)]
+    now = datetime.now(UTC)
+    if url.startswith("sqlite"):
+        from adapters.repositories.sql import media_uploads
+
+        engine = sa.create_engine(url)
+        rows = [
+            {
+                "id": upload_id,
+                "owner_id": USER,
+                "provider": "fake",
+                "provider_upload_id": upload_id,
+                "file_name": "clip.mp4",
+                "file_size": 1_048_576,
+                "mime_type": "video/mp4",
+                "status": "uploading",
+                "progress": 0,
+                "metadata": {"title": "Bench", "description": "", "visibility": "PUBLIC", "extra": {}},
+                "created_at": now - timedelta(microseconds=count - i),
+                "updated_at": now,
+                "version": 0,
+            }
+            for i, upload_id in enumerate(ids)
+        ]
+        with engine.begin() as conn:
+            for start in range(0, len(rows), 20_000):
+                conn.execute(media_uploads.insert(), rows[start : start + 20_000])
+        engine.dispose()
+        return ids
+
+    import asyncpg
+
+    metadata_json = json.dumps({"title": "Bench", "description": "", "visibility": "PUBLIC", "extra": {}})
+
+    async def copy() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            records = (
+                (
+                    upload_id,
+                    USER,
+                    "fake",
+                    upload_id,
+                    "clip.mp4",
+                    1_048_576,
+                    "video/mp4",
+                    "uploading",
+                    0,
+                    metadata_json,
+                    now - timedelta(microseconds=count - i),
+                    now,
+                    0,
+                )
+                for i, upload_id in enumerate(ids)
+            )
+            await conn.copy_records_to_table(
+                "media_uploads",
+                records=records,
+                columns=[
+                    "id",
+                    "owner_id",
+                    "provider",
+                    "provider_upload_id",
+                    "file_name",
+                    "file_size",
+                    "mime_type",
+                    "status",
+                    "progress",
+                    "metadata",
+                    "created_at",
+                    "updated_at",
+                    "version",
+                ],
+            )
+            await conn.execute("ANALYZE media_uploads")
+        finally:
+            await conn.close()
+
+    asyncio.run(copy())
+    return ids
+
+
+# -- servers -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A running server: its port and process id."""
+
+    port: int
+    pid: int
+
+
+@contextlib.contextmanager
+def server(app: str, url: str, workdir: Path) -> Iterator[Server]:
+    """Start the service or the floor on a free port, pinned to core 0."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "MEDIA_PORT": str(port),
+        "MEDIA_PROVIDER": "fake",
+        "MEDIA_DATA_DIR": str(workdir / f"data-{port}"),
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "MEDIA_WEBHOOK_SECRETS": WEBHOOK_SECRET,
+        "RATE_LIMIT_CREATE_PER_MINUTE": "1000000000",
+        "RATE_LIMIT_CREATE_BURST": "1000000000",
+        "LOG_LEVEL": "WARNING",
+        "FLOOR_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "FLOOR_JWT_SECRET": JWT_SECRET,
+    }
+    if app == "service":
+        command = [sys.executable, "-m", "entrypoints.cli", "serve"]
+    else:
+        command = [sys.executable, str(ROOT / "benchmarks" / "floor.py"), "--db", url, "--port", str(port)]
+    process = subprocess.Popen(
+        SERVER_CPU + command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        wait_port(port, process)
+        yield Server(port=port, pid=process.pid)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wrk(port: int, script: str, connections: int, seconds: int, *args: str) -> dict[str, Any]:
+    command = [
+        *LOAD_CPU,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA / script),
+        f"http://127.0.0.1:{port}",
+        "--",
+        *args,
+    ]
+    out = subprocess.run(
+        command, env={**os.environ, "BENCH_LUA_DIR": str(LUA)}, capture_output=True, text=True, check=True
+    ).stdout
+    match = re.search(r"BENCH_RESULT (\{.*\})", out)
+    if not match:
+        raise RuntimeError(f"wrk printed no result:\n{out}")
+    return dict(json.loads(match.group(1)))
+
+
+def signed_deliveries(ids: list[str], path: Path) -> None:
+    """Two deliveries per upload (processing 50 %, then ready), signed now."""
+    now = int(time.time())
+    with path.open("w") as handle:
+        for stage in ("processing", "ready"):
+            for upload_id in ids:
+                body: dict[str, Any] = {"eventId": f"{upload_id}:{stage}", "uploadId": upload_id, "status": stage}
+                if stage == "processing":
+                    body["progress"] = 50
+                else:
+                    body |= {"playbackId": f"pb{upload_id}", "duration": 12.5, "thumbnailUrl": "https://t/x.jpg"}
+                raw = json.dumps(body, separators=(",", ":"))
+                signature = hmac.new(WEBHOOK_SECRET.encode(), f"{now}.{raw}".encode(), hashlib.sha256).hexdigest()
+                handle.write(f"t={now},v1={signature}\t{raw}\n")
+
+
+def measure(app: str, db: str, url: str, workdir: Path, seconds: int, connections: list[int], routes: list[str]) -> list[Result]:
+    results: list[Result] = []
+    bearer = token()
+    status_ids = seed(url, 5000, prefix=f"st{app[:2]}")
+    ids_file = workdir / "ids.txt"
+    ids_file.write_text("\n".join(status_ids) + "\n")
+    with server(app, url, workdir) as running:
+        port = running.port
+        wrk(port, "status.lua", 8, 2, str(ids_file), bearer)  # warm up
+        for route in routes:
+            for conns in connections:
+                if route == "webhook":
+                    ids = seed(url, 60_000 if db == "postgresql" else 30_000, prefix=f"wh{app[:2]}{conns}x")
+                    deliveries = workdir / "deliveries.txt"
+                    signed_deliveries(ids, deliveries)
+                    raw = wrk(port, "webhook.lua", conns, seconds, str(deliveries))
+                elif route == "status":
+                    raw = wrk(port, "status.lua", conns, seconds, str(ids_file), bearer)
+                else:
+                    raw = wrk(port, "create.lua", conns, seconds, bearer)
+                results.append(
+                    Result(app, db, route, conns, raw["rps"], raw["p50_ms"], raw["p99_ms"], raw["non_2xx"], raw["socket_errors"])
+                )
+                print(f"  {app:8} {db:10} {route:8} c={conns:<3} {raw['rps']:9.1f} req/s  p50 {raw['p50_ms']:.2f} ms  p99 {raw['p99_ms']:.2f} ms  non-2xx {raw['non_2xx']}", flush=True)
+    return results
+
+
+def scale(postgres: str, workdir: Path, seconds: int) -> list[Result]:
+    """Status and webhook latency with 10 thousand and with 1 million uploads stored."""
+    results: list[Result] = []
+    with database("postgresql", postgres, workdir) as url:
+        bearer = token()
+        stored = 0
+        for target in (10_000, 1_000_000):
+            ids = seed(url, target - stored, prefix=f"sc{target}x")
+            stored = target
+            ids_file = workdir / "scale-ids.txt"
+            ids_file.write_text("\n".join(ids[:: max(1, len(ids) // 5000)]) + "\n")
+            deliveries = workdir / "scale-deliveries.txt"
+            signed_deliveries(ids[-60_000:], deliveries)
+            with server("service", url, workdir) as running:
+                port = running.port
+                wrk(port, "status.lua", 8, 2, str(ids_file), bearer)
+                for route, script, args in (
+                    ("status", "status.lua", (str(ids_file), bearer)),
+                    ("webhook", "webhook.lua", (str(deliveries),)),
+                ):
+                    raw = wrk(port, script, 64, seconds, *args)
+                    results.append(Result("service", "postgresql", route, 64, raw["rps"], raw["p50_ms"], raw["p99_ms"], raw["non_2xx"], raw["socket_errors"], rows=stored))
+                    print(f"  scale {stored:>9} rows {route:8} {raw['rps']:9.1f} req/s  p50 {raw['p50_ms']:.2f}  p99 {raw['p99_ms']:.2f}", flush=True)
+    return results
+
+
+def upload_memory(workdir: Path, size: int) -> dict[str, float]:
+    """Peak RSS growth of the service while 1 GiB streams into the fake provider."""
+    url = f"sqlite:///{workdir / 'mem.db'}"
+    migrate(url)
+    bearer = token()
+    with server("service", url, workdir) as running:
+        pid = running.pid
+        base = f"http://127.0.0.1:{running.port}"
+        body = {"fileName": "big.mp4", "fileSize": size, "mimeType": "video/mp4", "metadata": {"title": "big"}}
+        created = httpx.post(f"{base}/api/v1/media/upload/direct", json=body, headers={"Authorization": f"Bearer {bearer}"}).json()
+
+        def chunks() -> Iterator[bytes]:
+            block = b"\x00\x00\x00\x18ftypisom" + b"\x00" * (1024 * 1024 - 12)
+            sent = 0
+            while sent < size:
+                piece = block[: min(len(block), size - sent)]
+                sent += len(piece)
+                yield piece
+
+        before = _rss(pid)
+        started = time.perf_counter()
+        httpx.put(created["uploadUrl"], content=chunks(), timeout=300)
+        elapsed = time.perf_counter() - started
+        peak = _hwm(pid)
+    return {"rss_before_mib": before, "peak_mib": peak, "growth_mib": peak - before, "seconds": elapsed, "mib_per_s": size / 1048576 / elapsed}
+
+
+def _rss(pid: int) -> float:
+    return _status_field(pid, "VmRSS")
+
+
+def _hwm(pid: int) -> float:
+    return _status_field(pid, "VmHWM")
+
+
+def _status_field(pid: int, name: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def versions() -> str:
+    names = ["aiohttp", "sqlalchemy", "asyncpg", "aiosqlite", "attrs", "cattrs"]
+    found = []
+    for name in names:
+        with contextlib.suppress(importlib_metadata.PackageNotFoundError):
+            found.append(f"{name} {importlib_metadata.version(name)}")
+    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines()[0:1]
+    return f"Python {platform.python_version()}; {', '.join(found)}; {pg}; {' '.join(wrk_version)}"
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def report(results: list[Result], scale_results: list[Result], memory: dict[str, float] | None, seconds: int) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `nox -s bench` on {CORES} cores ({cpu_model()}), "
+        f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB. "
+        f"Server pinned to core 0, wrk (1 thread) to core 1; {seconds} s per run; all on 127.0.0.1.",
+        "",
+        f"Versions: {versions()}.",
+        "",
+        "**Floor** = `benchmarks/floor.py`: a bare aiohttp app doing the same unavoidable work (HMAC or JWT "
+        "check, JSON, the same SQL statements in one transaction, the same response body) with no layers.",
+        "",
+        "| route | database | connections | service req/s | floor req/s | service/floor | service p50 ms | service p99 ms | floor p99 ms | non-2xx |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    floor = {(r.db, r.route, r.connections): r for r in results if r.app == "floor"}
+    for r in results:
+        if r.app != "service":
+            continue
+        f = floor.get((r.db, r.route, r.connections))
+        ratio = f"{r.rps / f.rps:.2f}" if f and f.rps else "n/a"
+        lines.append(
+            f"| {r.route} | {r.db} | {r.connections} | {r.rps:,.0f} | {f.rps if f else float('nan'):,.0f} | {ratio} | "
+            f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {f.p99_ms if f else float('nan'):.2f} | {r.non_2xx} |"
+        )
+    if scale_results:
+        lines += [
+            "",
+            "## Scale (PostgreSQL, service, 64 connections)",
+            "",
+            "| route | uploads stored | req/s | p50 ms | p99 ms |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for r in scale_results:
+            lines.append(f"| {r.route} | {r.rows:,} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |")
+        by_route: dict[str, list[Result]] = {}
+        for r in scale_results:
+            by_route.setdefault(r.route, []).append(r)
+        for route, pair in by_route.items():
+            if len(pair) == 2 and pair[0].p99_ms:
+                lines.append("")
+                lines.append(f"p99 ratio {route} 1M/10k: {pair[1].p99_ms / pair[0].p99_ms:.2f}")
+    if memory:
+        lines += [
+            "",
+            "## Memory",
+            "",
+            f"Streaming 1 GiB into the fake provider: RSS {memory['rss_before_mib']:.1f} MiB before, "
+            f"peak {memory['peak_mib']:.1f} MiB (growth {memory['growth_mib']:.1f} MiB), "
+            f"{memory['mib_per_s']:.0f} MiB/s.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="one concurrency, SQLite and PG, no scale")
+    parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--dbs", default="sqlite,postgresql")
+    parser.add_argument("--routes", default="webhook,status,create")
+    parser.add_argument("--apps", default="floor,service")
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    connections = [64] if args.quick else [16, 64]
+    results: list[Result] = []
+    scale_results: list[Result] = []
+    memory = None
+    with tempfile.TemporaryDirectory(prefix="media-bench-") as tmp:
+        workdir = Path(tmp)
+        for db in args.dbs.split(","):
+            for app in args.apps.split(","):
+                with database(db, args.postgres, workdir) as url:
+                    results += measure(app, db, url, workdir, args.seconds, connections, args.routes.split(","))
+        if not (args.quick or args.skip_scale):
+            scale_results = scale(args.postgres, workdir, args.seconds)
+        if not args.skip_memory:
+            memory = upload_memory(workdir, 1024**3)
+            print(f"  memory: {memory}")
+    text = report(results, scale_results, memory, args.seconds)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
