@@ -14,13 +14,20 @@ nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.default_venv_backend = "venv"
 
+WEB_LIBRARIES = ("tus-js-client", "@mux/upchunk", "hls.js")
+"""npm packages the web page loads from node_modules (package.json "dependencies")."""
+
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Install the package with its test extras and run the whole suite with branch coverage."""
     session.install("-e", ".[test]")
-    if not os.path.exists("node_modules/.bin/prism") and shutil.which("npm"):
-        # Prism mocks the providers' OpenAPI specs for the contract tests.
+    installed = os.path.exists("node_modules/.bin/prism") and all(
+        os.path.isdir(f"node_modules/{name}") for name in WEB_LIBRARIES
+    )
+    if not installed and shutil.which("npm"):
+        # Prism mocks the providers' OpenAPI specs for the contract tests; the browser tests
+        # load the web page's client libraries.
         session.run("npm", "ci", "--no-audit", "--no-fund", external=True)
     session.run(
         "pytest",
@@ -44,6 +51,13 @@ def lint(session: nox.Session) -> None:
 def serve(session: nox.Session) -> None:
     """Run the service on the embedded default (SQLite file and the fake provider)."""
     session.install("-e", ".")
+    if not all(os.path.isdir(f"node_modules/{name}") for name in WEB_LIBRARIES):
+        if shutil.which("npm"):
+            # The web page's client libraries, from the lock file; without them the page still
+            # works, with a notice and fewer upload modes.
+            session.run("npm", "ci", "--omit=dev", "--no-audit", "--no-fund", external=True)
+        else:
+            session.warn("npm not found: the web page runs without its client libraries")
     session.run("media-core", "serve", *session.posargs)
 
 

@@ -204,7 +204,9 @@ class Sqlite:
                     "WHERE id = ?",
                     (
                         status,
-                        100 if status == "ready" else max(row["progress"], event.get("progress") or 0),
+                        100
+                        if status == "ready"
+                        else max(row["progress"], event.get("progress") or 0),
                         event.get("playbackId"),
                         event.get("duration"),
                         event.get("thumbnailUrl"),

@@ -125,7 +125,12 @@ def _pg_admin(url: str, statement: str) -> None:
 
 def migrate(url: str) -> None:
     env = {**os.environ, "DATABASE_URL": url}
-    subprocess.run([sys.executable, "-m", "entrypoints.cli", "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
 
 def seed(url: str, count: int, *, prefix: str) -> list[str]:
@@ -147,7 +152,12 @@ def seed(url: str, count: int, *, prefix: str) -> list[str]:
                 "mime_type": "video/mp4",
                 "status": "uploading",
                 "progress": 0,
-                "metadata": {"title": "Bench", "description": "", "visibility": "PUBLIC", "extra": {}},
+                "metadata": {
+                    "title": "Bench",
+                    "description": "",
+                    "visibility": "PUBLIC",
+                    "extra": {},
+                },
                 "created_at": now - timedelta(microseconds=count - i),
                 "updated_at": now,
                 "version": 0,
@@ -162,7 +172,9 @@ def seed(url: str, count: int, *, prefix: str) -> list[str]:
 
     import asyncpg
 
-    metadata_json = json.dumps({"title": "Bench", "description": "", "visibility": "PUBLIC", "extra": {}})
+    metadata_json = json.dumps(
+        {"title": "Bench", "description": "", "visibility": "PUBLIC", "extra": {}}
+    )
 
     async def copy() -> None:
         conn = await asyncpg.connect(url)
@@ -244,7 +256,14 @@ def server(app: str, url: str, workdir: Path) -> Iterator[Server]:
     if app == "service":
         command = [sys.executable, "-m", "entrypoints.cli", "serve"]
     else:
-        command = [sys.executable, str(ROOT / "benchmarks" / "floor.py"), "--db", url, "--port", str(port)]
+        command = [
+            sys.executable,
+            str(ROOT / "benchmarks" / "floor.py"),
+            "--db",
+            url,
+            "--port",
+            str(port),
+        ]
     process = subprocess.Popen(
         SERVER_CPU + command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -276,7 +295,11 @@ def wrk(port: int, script: str, connections: int, seconds: int, *args: str) -> d
         *args,
     ]
     out = subprocess.run(
-        command, env={**os.environ, "BENCH_LUA_DIR": str(LUA)}, capture_output=True, text=True, check=True
+        command,
+        env={**os.environ, "BENCH_LUA_DIR": str(LUA)},
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     match = re.search(r"BENCH_RESULT (\{.*\})", out)
     if not match:
@@ -290,17 +313,35 @@ def signed_deliveries(ids: list[str], path: Path) -> None:
     with path.open("w") as handle:
         for stage in ("processing", "ready"):
             for upload_id in ids:
-                body: dict[str, Any] = {"eventId": f"{upload_id}:{stage}", "uploadId": upload_id, "status": stage}
+                body: dict[str, Any] = {
+                    "eventId": f"{upload_id}:{stage}",
+                    "uploadId": upload_id,
+                    "status": stage,
+                }
                 if stage == "processing":
                     body["progress"] = 50
                 else:
-                    body |= {"playbackId": f"pb{upload_id}", "duration": 12.5, "thumbnailUrl": "https://t/x.jpg"}
+                    body |= {
+                        "playbackId": f"pb{upload_id}",
+                        "duration": 12.5,
+                        "thumbnailUrl": "https://t/x.jpg",
+                    }
                 raw = json.dumps(body, separators=(",", ":"))
-                signature = hmac.new(WEBHOOK_SECRET.encode(), f"{now}.{raw}".encode(), hashlib.sha256).hexdigest()
+                signature = hmac.new(
+                    WEBHOOK_SECRET.encode(), f"{now}.{raw}".encode(), hashlib.sha256
+                ).hexdigest()
                 handle.write(f"t={now},v1={signature}\t{raw}\n")
 
 
-def measure(app: str, db: str, url: str, workdir: Path, seconds: int, connections: list[int], routes: list[str]) -> list[Result]:
+def measure(
+    app: str,
+    db: str,
+    url: str,
+    workdir: Path,
+    seconds: int,
+    connections: list[int],
+    routes: list[str],
+) -> list[Result]:
     results: list[Result] = []
     bearer = token()
     status_ids = seed(url, 5000, prefix=f"st{app[:2]}")
@@ -312,7 +353,9 @@ def measure(app: str, db: str, url: str, workdir: Path, seconds: int, connection
         for route in routes:
             for conns in connections:
                 if route == "webhook":
-                    ids = seed(url, 60_000 if db == "postgresql" else 30_000, prefix=f"wh{app[:2]}{conns}x")
+                    ids = seed(
+                        url, 60_000 if db == "postgresql" else 30_000, prefix=f"wh{app[:2]}{conns}x"
+                    )
                     deliveries = workdir / "deliveries.txt"
                     signed_deliveries(ids, deliveries)
                     raw = wrk(port, "webhook.lua", conns, seconds, str(deliveries))
@@ -321,9 +364,22 @@ def measure(app: str, db: str, url: str, workdir: Path, seconds: int, connection
                 else:
                     raw = wrk(port, "create.lua", conns, seconds, bearer)
                 results.append(
-                    Result(app, db, route, conns, raw["rps"], raw["p50_ms"], raw["p99_ms"], raw["non_2xx"], raw["socket_errors"])
+                    Result(
+                        app,
+                        db,
+                        route,
+                        conns,
+                        raw["rps"],
+                        raw["p50_ms"],
+                        raw["p99_ms"],
+                        raw["non_2xx"],
+                        raw["socket_errors"],
+                    )
                 )
-                print(f"  {app:8} {db:10} {route:8} c={conns:<3} {raw['rps']:9.1f} req/s  p50 {raw['p50_ms']:.2f} ms  p99 {raw['p99_ms']:.2f} ms  non-2xx {raw['non_2xx']}", flush=True)
+                print(
+                    f"  {app:8} {db:10} {route:8} c={conns:<3} {raw['rps']:9.1f} req/s  p50 {raw['p50_ms']:.2f} ms  p99 {raw['p99_ms']:.2f} ms  non-2xx {raw['non_2xx']}",
+                    flush=True,
+                )
     return results
 
 
@@ -348,8 +404,24 @@ def scale(postgres: str, workdir: Path, seconds: int) -> list[Result]:
                     ("webhook", "webhook.lua", (str(deliveries),)),
                 ):
                     raw = wrk(port, script, 64, seconds, *args)
-                    results.append(Result("service", "postgresql", route, 64, raw["rps"], raw["p50_ms"], raw["p99_ms"], raw["non_2xx"], raw["socket_errors"], rows=stored))
-                    print(f"  scale {stored:>9} rows {route:8} {raw['rps']:9.1f} req/s  p50 {raw['p50_ms']:.2f}  p99 {raw['p99_ms']:.2f}", flush=True)
+                    results.append(
+                        Result(
+                            "service",
+                            "postgresql",
+                            route,
+                            64,
+                            raw["rps"],
+                            raw["p50_ms"],
+                            raw["p99_ms"],
+                            raw["non_2xx"],
+                            raw["socket_errors"],
+                            rows=stored,
+                        )
+                    )
+                    print(
+                        f"  scale {stored:>9} rows {route:8} {raw['rps']:9.1f} req/s  p50 {raw['p50_ms']:.2f}  p99 {raw['p99_ms']:.2f}",
+                        flush=True,
+                    )
     return results
 
 
@@ -361,8 +433,17 @@ def upload_memory(workdir: Path, size: int) -> dict[str, float]:
     with server("service", url, workdir) as running:
         pid = running.pid
         base = f"http://127.0.0.1:{running.port}"
-        body = {"fileName": "big.mp4", "fileSize": size, "mimeType": "video/mp4", "metadata": {"title": "big"}}
-        created = httpx.post(f"{base}/api/v1/media/upload/direct", json=body, headers={"Authorization": f"Bearer {bearer}"}).json()
+        body = {
+            "fileName": "big.mp4",
+            "fileSize": size,
+            "mimeType": "video/mp4",
+            "metadata": {"title": "big"},
+        }
+        created = httpx.post(
+            f"{base}/api/v1/media/upload/direct",
+            json=body,
+            headers={"Authorization": f"Bearer {bearer}"},
+        ).json()
 
         def chunks() -> Iterator[bytes]:
             block = b"\x00\x00\x00\x18ftypisom" + b"\x00" * (1024 * 1024 - 12)
@@ -377,7 +458,13 @@ def upload_memory(workdir: Path, size: int) -> dict[str, float]:
         httpx.put(created["uploadUrl"], content=chunks(), timeout=300)
         elapsed = time.perf_counter() - started
         peak = _hwm(pid)
-    return {"rss_before_mib": before, "peak_mib": peak, "growth_mib": peak - before, "seconds": elapsed, "mib_per_s": size / 1048576 / elapsed}
+    return {
+        "rss_before_mib": before,
+        "peak_mib": peak,
+        "growth_mib": peak - before,
+        "seconds": elapsed,
+        "mib_per_s": size / 1048576 / elapsed,
+    }
 
 
 def _rss(pid: int) -> float:
@@ -405,7 +492,9 @@ def versions() -> str:
         with contextlib.suppress(importlib_metadata.PackageNotFoundError):
             found.append(f"{name} {importlib_metadata.version(name)}")
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
-    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines()[0:1]
+    wrk_version = subprocess.run(
+        ["wrk", "--version"], capture_output=True, text=True
+    ).stdout.splitlines()[0:1]
     return f"Python {platform.python_version()}; {', '.join(found)}; {pg}; {' '.join(wrk_version)}"
 
 
@@ -417,7 +506,12 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def report(results: list[Result], scale_results: list[Result], memory: dict[str, float] | None, seconds: int) -> str:
+def report(
+    results: list[Result],
+    scale_results: list[Result],
+    memory: dict[str, float] | None,
+    seconds: int,
+) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -452,7 +546,9 @@ def report(results: list[Result], scale_results: list[Result], memory: dict[str,
             "|---|---:|---:|---:|---:|",
         ]
         for r in scale_results:
-            lines.append(f"| {r.route} | {r.rows:,} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |")
+            lines.append(
+                f"| {r.route} | {r.rows:,} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |"
+            )
         by_route: dict[str, list[Result]] = {}
         for r in scale_results:
             by_route.setdefault(r.route, []).append(r)
@@ -475,10 +571,15 @@ def report(results: list[Result], scale_results: list[Result], memory: dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--quick", action="store_true", help="one concurrency, SQLite and PG, no scale")
+    parser.add_argument(
+        "--quick", action="store_true", help="one concurrency, SQLite and PG, no scale"
+    )
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
-    parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+    )
     parser.add_argument("--dbs", default="sqlite,postgresql")
     parser.add_argument("--routes", default="webhook,status,create")
     parser.add_argument("--apps", default="floor,service")
@@ -495,7 +596,9 @@ def main() -> None:
         for db in args.dbs.split(","):
             for app in args.apps.split(","):
                 with database(db, args.postgres, workdir) as url:
-                    results += measure(app, db, url, workdir, args.seconds, connections, args.routes.split(","))
+                    results += measure(
+                        app, db, url, workdir, args.seconds, connections, args.routes.split(",")
+                    )
         if not (args.quick or args.skip_scale):
             scale_results = scale(args.postgres, workdir, args.seconds)
         if not args.skip_memory:

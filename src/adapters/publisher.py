@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from media_core.events import DomainEvent
+from media_core.ports import ErrorReporter
 
 log = logging.getLogger("adapters.publisher")
 
@@ -13,10 +14,14 @@ Subscriber = Callable[[DomainEvent], Awaitable[None]]
 
 
 class InProcessEventPublisher:
-    """Calls every subscriber for every event, in order; one failing subscriber skips no other."""
+    """Calls every subscriber for every event, in order; one failing subscriber skips no other.
 
-    def __init__(self) -> None:
+    A subscriber that raises is reported to ``error_reporter`` (default: logged here).
+    """
+
+    def __init__(self, *, error_reporter: ErrorReporter | None = None) -> None:
         self._subscribers: list[tuple[type[DomainEvent], Subscriber]] = []
+        self._error_reporter = error_reporter
 
     def subscribe(
         self, subscriber: Subscriber, event_type: type[DomainEvent] = DomainEvent
@@ -39,5 +44,17 @@ class InProcessEventPublisher:
                     continue
                 try:
                     await subscriber(event)
-                except Exception:  # one subscriber's bug must not hide events from the others
-                    log.exception("subscriber %r failed on %s", subscriber, event.name)
+                except Exception as exc:  # one subscriber's bug must not hide events from others
+                    if self._error_reporter is None:
+                        log.exception("subscriber %r failed on %s", subscriber, event.name)
+                    else:
+                        self._error_reporter.report(
+                            exc,
+                            {
+                                "where": "event subscriber",
+                                "subscriber": getattr(subscriber, "__qualname__", repr(subscriber)),
+                                "event": event.name,
+                                "upload_id": event.upload.id,
+                                "provider": event.upload.provider,
+                            },
+                        )

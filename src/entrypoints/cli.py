@@ -1,9 +1,11 @@
-"""The ``media-core`` command: serve, migrate, token."""
+"""The ``media-core`` command: serve, migrate, reconcile, token."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -12,10 +14,18 @@ import attrs
 from aiohttp import web
 
 from adapters.repositories import sql
-from entrypoints.container import build_container, jwt_secret_for
+from entrypoints.container import (
+    build_container,
+    jwt_secret_for,
+    local_secrets,
+    resolve,
+    webhook_secrets_for,
+)
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import issue_token
+from entrypoints.observability import StatsReport, configure_logging, format_stats, gather_stats
 from entrypoints.settings import Settings, SettingsError, load_settings
+from media_core.reconcile import Reconciler, ReconcileReport
 
 DEV_USER = "dev-user"
 
@@ -63,14 +73,13 @@ def serve(args: argparse.Namespace) -> None:
         settings = _evolve(settings, host=args.host)
     if args.port is not None:
         settings = _evolve(settings, port=args.port)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format, secrets=secrets_to_redact(settings))
     asyncio.run(_prepare_schema(settings, migrate=False))
     app = create_app(build_container(settings))
     print(f"media-core: {settings.provider} provider, serving on {settings.base_url}")
     if settings.provider == "fake" and not (settings.jwt_secret or settings.jwt_public_key):
         token = _dev_token(settings, DEV_USER)
+        print(f"media-core: open {settings.base_url}/#token={token} to upload in a browser")
         print(f"media-core: development token for user {DEV_USER!r} (valid 30 days):")
         print(token)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
@@ -81,6 +90,69 @@ def migrate(_: argparse.Namespace) -> None:
     settings = _settings()
     asyncio.run(_prepare_schema(settings, migrate=True))
     print("media-core: the schema is up to date")
+
+
+def reconcile(_: argparse.Namespace) -> None:
+    """Run one reconciler pass and print what it did."""
+    settings = _settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    asyncio.run(_prepare_schema(settings, migrate=False))
+    report = asyncio.run(_reconcile_once(settings))
+    print(f"media-core: reconcile: {report.summary()}")
+
+
+async def _reconcile_once(settings: Settings) -> ReconcileReport:
+    container = build_container(settings)
+    await _maybe_await(container.init_resources())
+    try:
+        reconciler: Reconciler = await resolve(container.reconciler)
+        return await reconciler.run_once()
+    finally:
+        await _maybe_await(container.shutdown_resources())
+
+
+async def _maybe_await(value: object) -> None:
+    if inspect.isawaitable(value):
+        await value
+
+
+def secrets_to_redact(settings: Settings) -> tuple[str, ...]:
+    """Every secret value the service holds, so the log filter can hide it wherever it appears."""
+    values: list[str | None] = [
+        settings.jwt_secret,
+        settings.metrics_token,
+        settings.sentry_dsn,
+        *webhook_secrets_for(settings),
+    ]
+    if settings.provider == "fake":
+        local = local_secrets(settings.data_dir)
+        values += [jwt_secret_for(settings), local.fake_secret]
+    if settings.mux is not None:
+        values += [settings.mux.token_secret, settings.mux.signing_private_key]
+        values += settings.mux.webhook_secrets
+    if settings.cloudflare is not None:
+        cloudflare = settings.cloudflare
+        values += [cloudflare.api_token, cloudflare.webhook_secret, cloudflare.signing_key_pem]
+    return tuple(value for value in values if value)
+
+
+def stats(args: argparse.Namespace) -> None:
+    """Print storage by provider and status, the success rate and recent processing times."""
+    settings = _settings()
+    asyncio.run(_prepare_schema(settings, migrate=False))
+    report = asyncio.run(_gather(settings, args.recent))
+    print(json.dumps(report.as_json(), indent=2) if args.json else format_stats(report))
+
+
+async def _gather(settings: Settings, recent: int) -> StatsReport:
+    container = build_container(settings)
+    await _maybe_await(container.init_resources())
+    try:
+        return await gather_stats(await resolve(container.repository), recent=recent)
+    finally:
+        await _maybe_await(container.shutdown_resources())
 
 
 def token(args: argparse.Namespace) -> None:
@@ -106,9 +178,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve_parser.add_argument("--port", type=int, help="overrides MEDIA_PORT")
     serve_parser.set_defaults(run=serve)
     commands.add_parser("migrate", help="upgrade the database schema").set_defaults(run=migrate)
+    commands.add_parser(
+        "reconcile", help="one reconciler pass: finish stale uploads, prune old records"
+    ).set_defaults(run=reconcile)
     token_parser = commands.add_parser("token", help="print a bearer token for a user")
     token_parser.add_argument("--user", default=DEV_USER)
     token_parser.set_defaults(run=token)
+    stats_parser = commands.add_parser(
+        "stats", help="storage by provider and status, success rate, processing times"
+    )
+    stats_parser.add_argument("--json", action="store_true", help="print JSON")
+    stats_parser.add_argument(
+        "--recent", type=int, default=1000, help="READY uploads to time (default 1000)"
+    )
+    stats_parser.set_defaults(run=stats)
     args = parser.parse_args(argv)
     args.run(args)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ import redis.asyncio
 from attrs import frozen
 from dependency_injector import containers, providers
 
+from adapters.error_reporting import build_error_reporter
+from adapters.providers._breaker import CircuitBreaker
 from adapters.providers._http import HttpPolicy, RetrySettings, default_timeout
 from adapters.providers.cloudflare import CloudflareStreamVideoProvider, CloudflareWebhookVerifier
 from adapters.providers.fake import FakeVideoProvider
@@ -31,10 +34,12 @@ from adapters.repositories.memory import InMemoryMediaRepository
 from adapters.system import SystemClock, UlidGenerator
 from adapters.webhooks import NormalizedWebhookVerifier
 from entrypoints.http.auth import Authenticator, JwtBearerAuthenticator
+from entrypoints.http.metrics import ServiceMetrics
 from entrypoints.settings import Settings, SettingsError
 from media_core.policy import UploadPolicy
 from media_core.ports import (
     Clock,
+    ErrorReporter,
     EventPublisher,
     IdGenerator,
     MediaRepository,
@@ -42,7 +47,11 @@ from media_core.ports import (
     VideoProvider,
     WebhookVerifier,
 )
-from media_core.services import MediaService
+from media_core.reconcile import Reconciler, ReconcileSettings
+from media_core.services import MediaService, Quota
+
+AttemptObserver = Callable[[str], Callable[[str, str, float], None]]
+"""Given a provider name, the ``HttpPolicy.on_attempt`` callback that records its API calls."""
 
 
 @frozen
@@ -154,7 +163,7 @@ def build_rate_limiter(
             rate=settings.create_rate_per_minute,
             period=60.0,
             burst=settings.create_rate_burst,
-            prefix="media-core:rl:create:",
+            prefix=f"{settings.rate_limit_key_prefix}create:",
             fail_open=settings.rate_limit_fail_open,
         )
     return InMemoryRateLimiter(
@@ -165,16 +174,68 @@ def build_rate_limiter(
     )
 
 
+def build_webhook_rate_limiter(
+    settings: Settings, clock: Clock, redis_client: redis.asyncio.Redis | None
+) -> RateLimiter:
+    """Per-source-address limit of the webhook routes: a minute's worth may come at once."""
+    rate = settings.webhook_rate_per_minute
+    if redis_client is not None:
+        return RedisRateLimiter(
+            redis_client,
+            rate=rate,
+            period=60.0,
+            burst=rate,
+            prefix=f"{settings.rate_limit_key_prefix}webhook:",
+            fail_open=settings.rate_limit_fail_open,
+        )
+    return InMemoryRateLimiter(rate=rate, period=60.0, burst=rate, clock=clock)
+
+
+def build_breaker(settings: Settings) -> CircuitBreaker | None:
+    """The circuit breaker of the configured real provider (None for the fake)."""
+    if settings.provider == "fake":
+        return None
+    return CircuitBreaker(
+        provider=settings.provider,
+        failure_threshold=settings.provider_breaker_failures,
+        reset_timeout=settings.provider_breaker_reset_seconds,
+    )
+
+
+def build_reconciler(settings: Settings, service: MediaService) -> Reconciler:
+    """The reconciler with the RECONCILE_* thresholds."""
+    return Reconciler(
+        service=service,
+        settings=ReconcileSettings(
+            pending_after=timedelta(seconds=settings.reconcile_pending_after_seconds),
+            uploading_after=timedelta(seconds=settings.reconcile_uploading_after_seconds),
+            processing_after=timedelta(seconds=settings.reconcile_processing_after_seconds),
+            lease=timedelta(seconds=settings.reconcile_lease_seconds),
+            batch_size=settings.reconcile_batch_size,
+        ),
+    )
+
+
 class HttpWebhookSender:
     """POSTs signed webhooks to the service's own webhook route, as a provider would."""
 
-    def __init__(self, client: httpx.AsyncClient, url: str) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        on_attempt: Callable[[str, str, float], None] | None = None,
+    ) -> None:
         self._client = client
         self._url = url
+        self._on_attempt = on_attempt
 
     async def __call__(self, body: bytes, headers: Mapping[str, str]) -> None:
         """Deliver one webhook; retries a few times, like providers do."""
-        policy = HttpPolicy(provider="fake", settings=RetrySettings(attempts=5, timeout=10.0))
+        policy = HttpPolicy(
+            provider="fake",
+            settings=RetrySettings(attempts=5, timeout=10.0),
+            on_attempt=self._on_attempt,
+        )
         await policy.send(self._client, "webhook", "POST", self._url, content=body, headers=headers)
 
 
@@ -223,10 +284,16 @@ def build_provider(
     clock: Clock,
     webhook_client: httpx.AsyncClient,
     provider_client: httpx.AsyncClient | None,
+    observe: AttemptObserver | None = None,
+    *,
+    breaker: CircuitBreaker | None = None,
 ) -> VideoProvider:
-    """The provider named by MEDIA_PROVIDER; bad provider settings raise ``SettingsError``."""
+    """The provider named by MEDIA_PROVIDER; bad provider settings raise ``SettingsError``.
+
+    ``observe`` gives each provider's HTTP policy its ``on_attempt`` callback (metrics).
+    """
     try:
-        return _provider(settings, clock, webhook_client, provider_client)
+        return _provider(settings, clock, webhook_client, provider_client, observe, breaker=breaker)
     except ValueError as exc:
         raise SettingsError([f"{settings.provider}: {exc}"]) from None
 
@@ -236,13 +303,19 @@ def _provider(
     clock: Clock,
     webhook_client: httpx.AsyncClient,
     provider_client: httpx.AsyncClient | None,
+    observe: AttemptObserver | None = None,
+    *,
+    breaker: CircuitBreaker | None = None,
 ) -> VideoProvider:
+    def attempts(name: str) -> Callable[[str, str, float], None] | None:
+        return observe(name) if observe is not None else None
+
     if settings.mux is not None:
         assert provider_client is not None
         mux = settings.mux
         return MuxVideoProvider(
             provider_client,
-            policy=HttpPolicy(provider="mux"),
+            policy=HttpPolicy(provider="mux", on_attempt=attempts("mux"), breaker=breaker),
             cors_origin=mux.cors_origin,
             upload_timeout_seconds=mux.upload_timeout_seconds,
             test_mode=mux.test_mode,
@@ -255,7 +328,9 @@ def _provider(
         return CloudflareStreamVideoProvider(
             provider_client,
             account_id=cloudflare.account_id,
-            policy=HttpPolicy(provider="cloudflare"),
+            policy=HttpPolicy(
+                provider="cloudflare", on_attempt=attempts("cloudflare"), breaker=breaker
+            ),
             customer_subdomain=cloudflare.customer_subdomain,
             allowed_origins=cloudflare.allowed_origins,
             max_duration_seconds=cloudflare.max_duration_seconds,
@@ -273,9 +348,13 @@ def _provider(
             webhook_secret=webhook_secrets_for(settings)[0],
             clock=clock,
             sender=HttpWebhookSender(
-                webhook_client, f"{settings.base_url}/api/v1/media/webhook/upload-complete"
+                webhook_client,
+                f"{settings.base_url}/api/v1/media/webhook/upload-complete",
+                on_attempt=attempts("fake"),
             ),
             processing_delay=settings.fake_processing_delay_seconds,
+            tus_threshold=settings.fake_tus_threshold_bytes,
+            chunk_size=settings.fake_upload_chunk_bytes,
         )
     raise NotImplementedError(f"provider {settings.provider} is not wired yet")
 
@@ -303,6 +382,30 @@ def build_verifiers(settings: Settings) -> dict[str, WebhookVerifier]:
     return verifiers
 
 
+def build_quota(settings: Settings) -> Quota:
+    """The per-user quota (QUOTA_MAX_BYTES, QUOTA_MAX_UPLOADS; 0 is unlimited)."""
+    return Quota(max_bytes=settings.quota_max_bytes, max_uploads=settings.quota_max_uploads)
+
+
+def build_metrics(settings: Settings) -> ServiceMetrics:
+    """This container's metrics, in a registry of their own."""
+    return ServiceMetrics(storage_ttl=settings.metrics_storage_ttl_seconds)
+
+
+def build_reporter(settings: Settings, metrics: ServiceMetrics) -> ErrorReporter:
+    """Unexpected exceptions: logged, counted, and sent to Sentry when SENTRY_DSN is set."""
+    return build_error_reporter(
+        settings.sentry_dsn, environment=settings.sentry_environment, count=metrics.count_error
+    )
+
+
+def build_publisher(error_reporter: ErrorReporter, metrics: ServiceMetrics) -> EventPublisher:
+    """The in-process publisher, with the metrics observer subscribed to every event."""
+    publisher = InProcessEventPublisher(error_reporter=error_reporter)
+    publisher.subscribe(metrics.observe_event)
+    return publisher
+
+
 def build_policy(settings: Settings) -> UploadPolicy:
     """The upload policy with the configured size limit."""
     return UploadPolicy(max_file_size=settings.max_upload_bytes)
@@ -315,7 +418,14 @@ class Container(containers.DeclarativeContainer):
 
     clock: providers.Provider[Clock] = providers.Singleton(SystemClock)
     ids: providers.Provider[IdGenerator] = providers.Singleton(UlidGenerator)
-    publisher: providers.Provider[EventPublisher] = providers.Singleton(InProcessEventPublisher)
+    metrics = providers.Singleton(build_metrics, settings)
+    error_reporter: providers.Provider[ErrorReporter] = providers.Singleton(
+        build_reporter, settings, metrics
+    )
+    publisher: providers.Provider[EventPublisher] = providers.Singleton(
+        build_publisher, error_reporter, metrics
+    )
+    quota = providers.Singleton(build_quota, settings)
     policy = providers.Singleton(build_policy, settings)
 
     repository = providers.Resource(open_repository, settings)
@@ -324,7 +434,19 @@ class Container(containers.DeclarativeContainer):
     provider_client = providers.Resource(open_provider_client, settings, provider_transport)
     redis_client = providers.Resource(open_redis, settings)
     rate_limiter = providers.Singleton(build_rate_limiter, settings, clock, redis_client)
-    provider = providers.Singleton(build_provider, settings, clock, webhook_client, provider_client)
+    webhook_rate_limiter = providers.Singleton(
+        build_webhook_rate_limiter, settings, clock, redis_client
+    )
+    provider_breaker = providers.Singleton(build_breaker, settings)
+    provider = providers.Singleton(
+        build_provider,
+        settings,
+        clock,
+        webhook_client,
+        provider_client,
+        observe=metrics.provided.provider_observer,
+        breaker=provider_breaker,
+    )
     verifiers = providers.Singleton(build_verifiers, settings)
     authenticator = providers.Singleton(build_authenticator, settings)
 
@@ -337,7 +459,9 @@ class Container(containers.DeclarativeContainer):
         rate_limiter=rate_limiter,
         publisher=publisher,
         policy=policy,
+        quota=quota,
     )
+    reconciler = providers.Singleton(build_reconciler, settings, service)
 
 
 def build_container(settings: Settings) -> Container:

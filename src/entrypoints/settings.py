@@ -16,6 +16,8 @@ from attrs import field, frozen
 T = TypeVar("T")
 
 PROVIDERS = ("fake", "mux", "cloudflare")
+METRICS_MODES = ("off", "open", "token")
+LOG_FORMATS = ("json", "text", "auto")
 
 
 class SettingsError(Exception):
@@ -86,8 +88,40 @@ class Settings:
     create_rate_burst: int = 10
     rate_limit_fail_open: bool = True
     """With Redis down: admit (True) or refuse (False) rate-limited requests."""
+    rate_limit_key_prefix: str = "media-core:rl:"
+    """Prefix of the rate limiters' Redis keys (deployments sharing one Redis differ here)."""
+    webhook_rate_per_minute: int = 6000
+    """Webhook deliveries admitted per source address per minute (a minute's worth at once)."""
+    reconcile_interval_seconds: float = 60.0
+    """Seconds between the reconciler's passes inside ``serve``; 0 turns the loop off."""
+    reconcile_pending_after_seconds: int = 300
+    reconcile_uploading_after_seconds: int = 3600
+    reconcile_processing_after_seconds: int = 900
+    reconcile_lease_seconds: int = 300
+    reconcile_batch_size: int = 100
+    provider_breaker_failures: int = 5
+    """Consecutive failed provider calls that open the circuit."""
+    provider_breaker_reset_seconds: float = 30.0
+    """How long an open circuit refuses calls before one probe goes through."""
     fake_processing_delay_seconds: float = 0.5
+    fake_tus_threshold_bytes: int | None = None
+    """Files of at least this size upload to the fake over tus (like Cloudflare); None: never."""
+    fake_upload_chunk_bytes: int = 8 * 1024 * 1024
+    """The chunk size the fake advises clients to upload in."""
     log_level: str = "INFO"
+    log_format: str = "auto"
+    """``json``, ``text``, or ``auto`` (text on a terminal, JSON otherwise)."""
+    metrics_mode: str = "off"
+    """``/metrics``: ``off`` (not mounted), ``open``, or ``token`` (bearer ``metrics_token``)."""
+    metrics_token: str | None = field(default=None, repr=False)
+    metrics_storage_ttl_seconds: float = 15.0
+    """How long storage figures are cached between scrapes."""
+    quota_max_bytes: int = 0
+    """Declared bytes a user's uploads that did not fail may add up to; 0 is unlimited."""
+    quota_max_uploads: int = 0
+    """How many uploads that did not fail a user may have; 0 is unlimited."""
+    sentry_dsn: str | None = field(default=None, repr=False)
+    sentry_environment: str | None = None
     mux: MuxSettings | None = None
     cloudflare: CloudflareSettings | None = None
 
@@ -172,6 +206,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
     if jwt_secret is not None and len(jwt_secret) < 32:
         read.problems.append("AUTH_JWT_SECRET must be at least 32 characters")
+    # Open by default only on the embedded default (a laptop); a real deployment opts in.
+    metrics_mode = _choice(
+        read, "METRICS_MODE", METRICS_MODES, "open" if provider == "fake" else "off"
+    )
+    metrics_token = read.text("METRICS_TOKEN")
+    if metrics_mode == "token" and (metrics_token is None or len(metrics_token) < 16):
+        read.problems.append(
+            "METRICS_TOKEN of at least 16 characters is required with METRICS_MODE=token"
+        )
     settings = Settings(
         provider=provider,
         data_dir=Path(read.text("MEDIA_DATA_DIR", ".media-core") or ".media-core"),
@@ -194,10 +237,45 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         create_rate_per_minute=read.number("RATE_LIMIT_CREATE_PER_MINUTE", 30, int, minimum=1),
         create_rate_burst=read.number("RATE_LIMIT_CREATE_BURST", 10, int, minimum=1),
         rate_limit_fail_open=read.flag("RATE_LIMIT_FAIL_OPEN", True),
+        rate_limit_key_prefix=read.text("RATE_LIMIT_KEY_PREFIX", "media-core:rl:")
+        or "media-core:rl:",
+        webhook_rate_per_minute=read.number("RATE_LIMIT_WEBHOOK_PER_MINUTE", 6000, int, minimum=1),
+        reconcile_interval_seconds=read.number(
+            "RECONCILE_INTERVAL_SECONDS", 60.0, float, minimum=0
+        ),
+        reconcile_pending_after_seconds=read.number(
+            "RECONCILE_PENDING_AFTER_SECONDS", 300, int, minimum=0
+        ),
+        reconcile_uploading_after_seconds=read.number(
+            "RECONCILE_UPLOADING_AFTER_SECONDS", 3600, int, minimum=0
+        ),
+        reconcile_processing_after_seconds=read.number(
+            "RECONCILE_PROCESSING_AFTER_SECONDS", 900, int, minimum=0
+        ),
+        reconcile_lease_seconds=read.number("RECONCILE_LEASE_SECONDS", 300, int, minimum=1),
+        reconcile_batch_size=read.number("RECONCILE_BATCH_SIZE", 100, int, minimum=1),
+        provider_breaker_failures=read.number("PROVIDER_BREAKER_FAILURES", 5, int, minimum=1),
+        provider_breaker_reset_seconds=read.number(
+            "PROVIDER_BREAKER_RESET_SECONDS", 30.0, float, minimum=1
+        ),
         fake_processing_delay_seconds=read.number(
             "FAKE_PROCESSING_DELAY_SECONDS", 0.5, float, minimum=0
         ),
+        fake_tus_threshold_bytes=read.number("FAKE_TUS_THRESHOLD_BYTES", None, int, minimum=0),
+        fake_upload_chunk_bytes=read.number(
+            "FAKE_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024, int, minimum=1024
+        ),
         log_level=(read.text("LOG_LEVEL", "INFO") or "INFO").upper(),
+        log_format=_choice(read, "LOG_FORMAT", LOG_FORMATS, "auto"),
+        metrics_mode=metrics_mode,
+        metrics_token=metrics_token,
+        metrics_storage_ttl_seconds=read.number(
+            "METRICS_STORAGE_TTL_SECONDS", 15.0, float, minimum=0
+        ),
+        quota_max_bytes=read.number("QUOTA_MAX_BYTES", 0, int, minimum=0),
+        quota_max_uploads=read.number("QUOTA_MAX_UPLOADS", 0, int, minimum=0),
+        sentry_dsn=read.text("SENTRY_DSN"),
+        sentry_environment=read.text("SENTRY_ENVIRONMENT"),
         mux=_mux(read) if provider == "mux" else None,
         cloudflare=_cloudflare(read) if provider == "cloudflare" else None,
     )
@@ -254,6 +332,14 @@ def _cloudflare(read: _Reader) -> CloudflareSettings:
             "CLOUDFLARE_BASIC_UPLOAD_LIMIT", 200 * 1000 * 1000, int, minimum=1
         ),
     )
+
+
+def _choice(read: _Reader, name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = (read.text(name, default) or default).lower()
+    if value not in allowed:
+        read.problems.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        return default
+    return value
 
 
 def _pem(value: str | None) -> str | None:

@@ -13,7 +13,7 @@ import attrs
 from attrs import frozen
 
 from media_core.events import DomainEvent, ProviderEvent
-from media_core.model import MediaUpload, Page, UploadMetadata, UploadProtocol
+from media_core.model import MediaUpload, Page, UploadMetadata, UploadProtocol, UploadStatus
 
 
 @frozen
@@ -119,6 +119,41 @@ class DeliveryKey:
     delivery_id: str
 
 
+@frozen
+class StaleCriteria:
+    """Which unfinished uploads the reconciler claims in one batch, and for how long.
+
+    An upload qualifies when no lease on it runs past ``now`` and it is UPLOADING with no
+    provider upload id since before ``pending_before`` (a create that never recorded its slot),
+    UPLOADING with ``upload_expires_at`` at or before ``now``, UPLOADING unchanged since before
+    ``uploading_before``, or PROCESSING unchanged since before ``processing_before``. Claimed
+    uploads are leased until ``lease_until``: every other claimer skips them until then.
+    """
+
+    now: datetime
+    pending_before: datetime
+    uploading_before: datetime
+    processing_before: datetime
+    lease_until: datetime
+    limit: int
+
+
+@frozen
+class IdempotencyRecord:
+    """A create request remembered under its owner's ``Idempotency-Key``.
+
+    ``fingerprint`` identifies the request's content; ``ticket`` is set once the provider's slot
+    is recorded, and is what a retry of the same request gets back.
+    """
+
+    owner_id: str
+    key: str
+    fingerprint: str
+    upload_id: str
+    created_at: datetime
+    ticket: DirectUploadTicket | None = None
+
+
 class MediaRepository(Protocol):
     """Stores uploads and the webhook deliveries already applied.
 
@@ -170,6 +205,86 @@ class MediaRepository(Protocol):
 
     async def delete_all_for_user(self, owner_id: str) -> int:
         """Remove every upload of ``owner_id``; returns how many."""
+        ...
+
+    async def prune_deliveries(self, older_than: datetime) -> int:
+        """Forget deliveries received before ``older_than``; returns how many."""
+        ...
+
+    async def claim_stale(self, criteria: StaleCriteria) -> Sequence[MediaUpload]:
+        """Lease up to ``criteria.limit`` stale unfinished uploads, oldest change first.
+
+        Atomic: concurrent claimers (other instances included) never get the same upload
+        while its lease runs.
+        """
+        ...
+
+    async def get_idempotency_key(self, owner_id: str, key: str) -> IdempotencyRecord | None:
+        """The request remembered under ``owner_id`` and ``key``."""
+        ...
+
+    async def claim_idempotency_key(self, record: IdempotencyRecord) -> IdempotencyRecord:
+        """Store ``record`` unless its (owner, key) exists; return what is stored (atomic)."""
+        ...
+
+    async def complete_idempotency_key(
+        self, owner_id: str, key: str, upload_id: str, ticket: DirectUploadTicket
+    ) -> None:
+        """Attach ``ticket`` to the record of ``upload_id`` under ``key``."""
+        ...
+
+    async def release_idempotency_key(self, owner_id: str, key: str, upload_id: str) -> None:
+        """Forget ``key`` if it still refers to ``upload_id`` (a failed request may be retried)."""
+        ...
+
+    async def prune_idempotency_keys(self, older_than: datetime) -> int:
+        """Forget keys created before ``older_than``; returns how many."""
+        ...
+
+    async def usage_for_owner(self, owner_id: str) -> Usage:
+        """What ``owner_id``'s uploads that did not fail take up (for quotas)."""
+        ...
+
+
+@frozen
+class Usage:
+    """One owner's storage: declared bytes and number of their uploads that did not fail."""
+
+    bytes: int
+    count: int
+
+
+@frozen
+class StorageTally:
+    """How many uploads one provider holds in one status, and their declared bytes."""
+
+    provider: str
+    status: UploadStatus
+    count: int
+    bytes: int
+
+
+class StorageStatistics(Protocol):
+    """Aggregates over every stored upload, for metrics and the operator's ``stats`` command."""
+
+    async def storage_tallies(self) -> tuple[StorageTally, ...]:
+        """Count and bytes per (provider, status); one grouped query, no rows loaded."""
+        ...
+
+    async def recent_ready(self, limit: int) -> tuple[MediaUpload, ...]:
+        """Up to ``limit`` READY uploads, the most recently changed first."""
+        ...
+
+
+class ErrorReporter(Protocol):
+    """Tells someone about an unexpected exception (a bug, not a business outcome).
+
+    ``context`` says where it happened (request id, route, event name); it must hold no
+    secrets and no personal data beyond ids.
+    """
+
+    def report(self, error: BaseException, context: Mapping[str, object]) -> None:
+        """Record ``error``; never raises."""
         ...
 
 

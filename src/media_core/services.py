@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import hashlib
+import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import math
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 
 import attrs
 from attrs import define, frozen
@@ -12,13 +18,24 @@ from attrs import define, frozen
 from media_core.errors import (
     Conflict,
     DuplicateDelivery,
+    IdempotencyKeyReused,
+    InvalidInput,
+    MediaCoreError,
     ProviderError,
+    QuotaExceeded,
     RateLimited,
     UploadNotFound,
     VersionConflict,
 )
 from media_core.events import DomainEvent, ProviderEvent, UploadDeleted, UploadRequested
-from media_core.model import FailureCode, MediaUpload, Page, UploadStatus, Visibility
+from media_core.model import (
+    FailureCode,
+    MediaUpload,
+    Page,
+    UploadMetadata,
+    UploadStatus,
+    Visibility,
+)
 from media_core.policy import UploadPolicy, check_file, sanitize_metadata, sanitize_text
 from media_core.ports import (
     Clock,
@@ -26,11 +43,13 @@ from media_core.ports import (
     DirectUploadRequest,
     DirectUploadTicket,
     EventPublisher,
+    IdempotencyRecord,
     IdGenerator,
     MediaRepository,
     Playback,
     RateDecision,
     RateLimiter,
+    Usage,
     VideoProvider,
     WebhookVerifier,
 )
@@ -39,6 +58,18 @@ from media_core.state_machine import Transition, apply_event, cancel, fail
 log = logging.getLogger("media_core")
 
 _Change = Callable[[MediaUpload], Transition]
+
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"[A-Za-z0-9._:~+/=-]{1,255}")
+"""What an ``Idempotency-Key`` may be: UUIDs, ULIDs, base64 and the like, up to 255 characters."""
+
+
+def check_idempotency_key(key: str) -> None:
+    """Raise ``InvalidInput`` unless ``key`` matches :data:`IDEMPOTENCY_KEY_PATTERN`."""
+    if not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
+        raise InvalidInput(
+            "Idempotency-Key must be 1 to 255 characters among letters, digits and ._:~+/=-",
+            field="?Idempotency-Key",
+        )
 
 
 @frozen
@@ -60,7 +91,56 @@ class UploadSlot:
 
     upload: MediaUpload
     ticket: DirectUploadTicket
-    rate: RateDecision
+    rate: RateDecision | None
+    """The rate limiter's decision; ``None`` for a replayed idempotent request (nothing spent)."""
+    replayed: bool = False
+    """True when an ``Idempotency-Key`` matched an earlier request, whose slot this is."""
+
+
+@frozen
+class Quota:
+    """Per-owner limits on what uploads that did not fail may add up to; 0 means unlimited.
+
+    Checked on each create against :meth:`MediaRepository.usage_for_owner`. Two creates racing
+    for the last unit can both pass: the quota is a business limit, not a hard invariant.
+    """
+
+    max_bytes: int = 0
+    max_uploads: int = 0
+
+    @property
+    def unlimited(self) -> bool:
+        """True when neither limit is set."""
+        return self.max_bytes <= 0 and self.max_uploads <= 0
+
+    def check(self, usage: Usage, file_size: int) -> None:
+        """Raise ``QuotaExceeded`` if one more upload of ``file_size`` bytes is over a limit."""
+        if self.max_uploads > 0 and usage.count + 1 > self.max_uploads:
+            raise QuotaExceeded(
+                f"upload quota reached: {usage.count} of {self.max_uploads} uploads in use"
+            )
+        if self.max_bytes > 0 and usage.bytes + file_size > self.max_bytes:
+            raise QuotaExceeded(
+                f"storage quota exceeded: {usage.bytes} of {self.max_bytes} bytes in use, "
+                f"{file_size} more requested"
+            )
+
+
+def request_fingerprint(command: RequestUpload) -> str:
+    """A digest of what a create request asks for, to tell a retry from a different request."""
+    canonical = json.dumps(
+        [
+            command.file_name,
+            command.file_size,
+            command.mime_type,
+            command.title,
+            command.description,
+            command.visibility.value,
+            sorted(command.extra.items()),
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class WebhookOutcome(enum.Enum):
@@ -90,12 +170,30 @@ class MediaService:
     publisher: EventPublisher
     policy: UploadPolicy = attrs.field(factory=UploadPolicy)
     max_update_attempts: int = 10
+    quota: Quota = attrs.field(factory=Quota)
+    idempotency_wait_seconds: float = 10.0
+    """How long a request waits for another one with the same ``Idempotency-Key`` to finish."""
+    idempotency_poll_seconds: float = 0.05
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
-    async def request_upload(self, owner_id: str, command: RequestUpload) -> UploadSlot:
+    async def request_upload(
+        self, owner_id: str, command: RequestUpload, *, idempotency_key: str | None = None
+    ) -> UploadSlot:
         """Validate, rate-limit, record the upload as UPLOADING, then open the provider's slot.
 
-        The record is written before the provider is called, so that a provider slot never
-        exists without a record of ours; if the provider fails, the record ends FAILED.
+        The order of writes leaves nothing half-done:
+
+        1. the record is written (UPLOADING, no provider id) before the provider is called, so
+           a provider slot never exists without a record of ours;
+        2. if the provider fails, the record ends FAILED (``provider_error``);
+        3. if recording the provider's answer fails, the slot is cancelled at the provider
+           (best effort) and the record ends FAILED (``cancelled``);
+        4. if even that write fails, the record stays UPLOADING without a provider id, and the
+           reconciler fails it once it is older than its ``pending_after``.
+
+        With ``idempotency_key``, the same owner sending the same request again (even at the
+        same time) gets the first request's upload and slot back; a different request under the
+        same key raises ``IdempotencyKeyReused``. A request that failed releases its key.
         """
         mime_type = check_file(self.policy, command.file_name, command.file_size, command.mime_type)
         metadata = sanitize_metadata(
@@ -105,6 +203,76 @@ class MediaService:
             visibility=command.visibility,
             extra=command.extra,
         )
+        if idempotency_key is not None:
+            check_idempotency_key(idempotency_key)
+            return await self._idempotent_upload(
+                owner_id, command, mime_type, metadata, idempotency_key
+            )
+        rate = await self._admit(owner_id, command.file_size)
+        return await self._new_upload(
+            owner_id,
+            command,
+            mime_type=mime_type,
+            metadata=metadata,
+            rate=rate,
+            upload_id=self.ids.new_id(),
+            key=None,
+        )
+
+    async def _idempotent_upload(
+        self,
+        owner_id: str,
+        command: RequestUpload,
+        mime_type: str,
+        metadata: UploadMetadata,
+        key: str,
+    ) -> UploadSlot:
+        fingerprint = request_fingerprint(command)
+        attempts = max(1, math.ceil(self.idempotency_wait_seconds / self.idempotency_poll_seconds))
+        for _ in range(attempts):
+            record = await self.repository.get_idempotency_key(owner_id, key)
+            if record is None:
+                rate = await self._admit(owner_id, command.file_size)
+                mine = IdempotencyRecord(
+                    owner_id=owner_id,
+                    key=key,
+                    fingerprint=fingerprint,
+                    upload_id=self.ids.new_id(),
+                    created_at=self.clock.now(),
+                )
+                record = await self.repository.claim_idempotency_key(mine)
+                if record.upload_id == mine.upload_id:
+                    return await self._new_upload(
+                        owner_id,
+                        command,
+                        mime_type=mime_type,
+                        metadata=metadata,
+                        rate=rate,
+                        upload_id=mine.upload_id,
+                        key=key,
+                    )
+            if record.fingerprint != fingerprint:
+                raise IdempotencyKeyReused(
+                    f"Idempotency-Key {key!r} was used for a different request"
+                )
+            upload = await self.repository.get(record.upload_id)
+            if record.ticket is not None and upload is not None:
+                return UploadSlot(upload=upload, ticket=record.ticket, rate=None, replayed=True)
+            if self._abandoned(record, upload):
+                await self.repository.release_idempotency_key(owner_id, key, record.upload_id)
+                continue
+            await self.sleep(self.idempotency_poll_seconds)  # the first request is under way
+        raise Conflict(f"a request with Idempotency-Key {key!r} is still in progress; retry")
+
+    def _abandoned(self, record: IdempotencyRecord, upload: MediaUpload | None) -> bool:
+        """True when the request behind ``record`` will never complete it."""
+        if upload is None:
+            # Deleted since, or never written (its request died between claim and write).
+            waited = timedelta(seconds=self.idempotency_wait_seconds)
+            return record.ticket is not None or record.created_at < self.clock.now() - waited
+        return record.ticket is None and upload.status is UploadStatus.FAILED
+
+    async def _admit(self, owner_id: str, file_size: int) -> RateDecision:
         rate = await self.rate_limiter.acquire(f"create:{owner_id}")
         if not rate.allowed:
             raise RateLimited(
@@ -114,9 +282,24 @@ class MediaService:
                 remaining=rate.remaining,
                 reset_after=rate.reset_after,
             )
+        if not self.quota.unlimited:
+            self.quota.check(await self.repository.usage_for_owner(owner_id), file_size)
+        return rate
+
+    async def _new_upload(
+        self,
+        owner_id: str,
+        command: RequestUpload,
+        *,
+        mime_type: str,
+        metadata: UploadMetadata,
+        rate: RateDecision,
+        upload_id: str,
+        key: str | None,
+    ) -> UploadSlot:
         now = self.clock.now()
         upload = MediaUpload(
-            id=self.ids.new_id(),
+            id=upload_id,
             owner_id=owner_id,
             provider=self.provider.name,
             file_name=sanitize_text(command.file_name),
@@ -126,7 +309,11 @@ class MediaService:
             created_at=now,
             updated_at=now,
         )
-        await self.repository.add(upload)
+        try:
+            await self.repository.add(upload)
+        except Exception:
+            await self._release_key(owner_id, key, upload.id)
+            raise
         try:
             ticket = await self.provider.create_direct_upload(
                 DirectUploadRequest(
@@ -140,15 +327,114 @@ class MediaService:
                 )
             )
         except ProviderError as exc:
-            reason = f"provider: {exc.detail}"
-            await self._mutate(
-                upload.id,
-                lambda current: fail(current, FailureCode.PROVIDER_ERROR, reason, self.clock.now()),
+            await self._fail_quietly(
+                upload.id, FailureCode.PROVIDER_ERROR, f"provider: {exc.detail}"
             )
+            await self._release_key(owner_id, key, upload.id)
             raise
-        stored = await self._attach_ticket(upload.id, ticket)
+        try:
+            stored = await self._attach_ticket(upload.id, ticket)
+            if key is not None:
+                await self.repository.complete_idempotency_key(owner_id, key, upload.id, ticket)
+        except Exception:
+            await self._compensate(upload, ticket)
+            await self._release_key(owner_id, key, upload.id)
+            raise
+        log.info(
+            "upload requested",
+            extra={"upload_id": stored.id, "provider": stored.provider, "bytes": stored.file_size},
+        )
         await self._publish((UploadRequested(upload=stored, occurred_at=now),))
         return UploadSlot(upload=stored, ticket=ticket, rate=rate)
+
+    async def _compensate(self, upload: MediaUpload, ticket: DirectUploadTicket) -> None:
+        """Undo a provider slot whose recording failed: cancel it there, fail the record here."""
+        opened = attrs.evolve(
+            upload,
+            provider_upload_id=ticket.provider_upload_id,
+            playback_id=upload.playback_id or ticket.playback_id,
+            provider_asset_id=upload.provider_asset_id or ticket.asset_id,
+        )
+        try:
+            await self.provider.cancel_upload(opened)
+        except MediaCoreError as exc:
+            # Nobody got the URL, so the slot stays unused until the provider expires it.
+            log.warning("cancelling the unrecorded slot of %s failed: %s", upload.id, exc.detail)
+        await self._fail_quietly(
+            upload.id,
+            FailureCode.CANCELLED,
+            "the provider's upload slot could not be recorded, so it was cancelled",
+        )
+
+    async def _fail_quietly(self, upload_id: str, code: FailureCode, reason: str) -> None:
+        """Fail an unfinished upload; if storage fails too, leave it to the reconciler."""
+        try:
+            await self._mutate(
+                upload_id, lambda current: fail(current, code, reason, self.clock.now())
+            )
+        except MediaCoreError as exc:
+            log.warning("could not fail upload %s (%s); the reconciler will", upload_id, exc.detail)
+
+    async def _release_key(self, owner_id: str, key: str | None, upload_id: str) -> None:
+        """Forget a failed request's idempotency key so that a retry starts afresh."""
+        if key is None:
+            return
+        try:
+            await self.repository.release_idempotency_key(owner_id, key, upload_id)
+        except MediaCoreError as exc:
+            # A retry finds the upload FAILED and releases the key itself.
+            log.warning("could not release idempotency key of %s: %s", upload_id, exc.detail)
+
+    async def expire_upload(self, upload_id: str) -> bool:
+        """FAILED (``expired``) if still UPLOADING after its upload URL expired.
+
+        True if this call failed it.
+        """
+
+        def expire(current: MediaUpload) -> Transition:
+            now = self.clock.now()
+            expires_at = current.upload_expires_at
+            if (
+                current.status is not UploadStatus.UPLOADING
+                or expires_at is None
+                or expires_at > now
+            ):
+                return Transition(upload=current, events=(), changed=False)
+            return fail(current, FailureCode.EXPIRED, "the upload URL expired unused", now)
+
+        return await self._mutate_if(upload_id, expire)
+
+    async def abandon_upload(self, upload_id: str, *, created_before: datetime) -> bool:
+        """FAILED (``provider_error``) if still UPLOADING without a provider slot and created
+        before ``created_before``: its create died between our first write and the last one.
+
+        True if this call failed it.
+        """
+
+        def abandon(current: MediaUpload) -> Transition:
+            if (
+                current.status is not UploadStatus.UPLOADING
+                or current.provider_upload_id is not None
+                or current.created_at >= created_before
+            ):
+                return Transition(upload=current, events=(), changed=False)
+            reason = "no provider upload slot was ever recorded for this upload"
+            return fail(current, FailureCode.PROVIDER_ERROR, reason, self.clock.now())
+
+        return await self._mutate_if(upload_id, abandon)
+
+    async def _mutate_if(self, upload_id: str, change: _Change) -> bool:
+        """:meth:`_mutate`, telling whether the stored attempt changed anything."""
+        changed = False
+
+        def tracked(current: MediaUpload) -> Transition:
+            nonlocal changed
+            transition = change(current)
+            changed = transition.changed
+            return transition
+
+        await self._mutate(upload_id, tracked)
+        return changed
 
     async def _attach_ticket(self, upload_id: str, ticket: DirectUploadTicket) -> MediaUpload:
         def attach(current: MediaUpload) -> Transition:
@@ -195,8 +481,19 @@ class MediaService:
         """Verify a raw webhook delivery and apply its event; see :meth:`apply_provider_event`."""
         delivery = verifier.verify(headers, body, self.clock.now())
         if delivery.event is None:
-            return WebhookOutcome.IGNORED, None
-        return await self.apply_provider_event(delivery.event)
+            outcome, upload = WebhookOutcome.IGNORED, None
+        else:
+            outcome, upload = await self.apply_provider_event(delivery.event)
+        log.info(
+            "webhook %s",
+            outcome.value,
+            extra={
+                "provider": delivery.provider,
+                "event_type": delivery.event_type,
+                "upload_id": upload.id if upload else None,
+            },
+        )
+        return outcome, upload
 
     async def apply_provider_event(
         self, event: ProviderEvent
@@ -239,6 +536,10 @@ class MediaService:
             raise UploadNotFound(f"no upload {id_or_playback_id!r}")
         return upload
 
+    async def usage(self, owner_id: str) -> Usage:
+        """What the owner's uploads that did not fail take up; compare with :attr:`quota`."""
+        return await self.repository.usage_for_owner(owner_id)
+
     async def list_uploads(self, owner_id: str, *, limit: int, cursor: str | None) -> Page:
         """The caller's uploads, newest first."""
         return await self.repository.list_for_owner(owner_id, limit=limit, cursor=cursor)
@@ -276,8 +577,31 @@ class MediaService:
         return await self.provider.playback(upload, self.clock.now())
 
     async def delete_all_for_user(self, owner_id: str) -> int:
-        """Remove every upload of a user (the host deletes the user); returns how many."""
-        return await self.repository.delete_all_for_user(owner_id)
+        """Remove every upload of a user (the host deletes the user); returns how many.
+
+        Each video is deleted at the provider first (best effort: a provider that fails is
+        logged, and its copy expires or is removed by hand), then every record goes in one write.
+        """
+        uploads: list[MediaUpload] = []
+        cursor: str | None = None
+        while True:
+            page = await self.repository.list_for_owner(owner_id, limit=100, cursor=cursor)
+            uploads.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        for upload in uploads:
+            try:
+                if upload.status is UploadStatus.UPLOADING:
+                    await self.provider.cancel_upload(upload)
+                elif upload.provider_asset_id or upload.playback_id:
+                    await self.provider.delete_video(upload)
+            except ProviderError as exc:
+                log.warning("provider cleanup of upload %s failed: %s", upload.id, exc.detail)
+        count = await self.repository.delete_all_for_user(owner_id)
+        now = self.clock.now()
+        await self._publish(tuple(UploadDeleted(upload=u, occurred_at=now) for u in uploads))
+        return count
 
     async def _publish(self, events: Sequence[DomainEvent]) -> None:
         if not events:

@@ -8,6 +8,9 @@ backoff, honours ``Retry-After`` up to a cap, and turns what is left into domain
     other 4xx                                                 →  ProviderRejected
     404 where the caller allows it                            →  returned to the caller
 
+With a :class:`~adapters.providers._breaker.CircuitBreaker`, every attempt asks it first (an open
+circuit raises ``ProviderUnavailable`` at once, with ``retry_after``) and tells it how it went.
+
 Credentials live in the client's default headers or auth and are never part of a message.
 """
 
@@ -25,6 +28,7 @@ from typing import Any
 import httpx
 from attrs import define, field, frozen
 
+from adapters.providers._breaker import CircuitBreaker
 from media_core.errors import ProviderRejected, ProviderUnavailable
 
 log = logging.getLogger("adapters.providers")
@@ -76,6 +80,8 @@ class HttpPolicy:
     rng: random.Random = field(factory=random.Random)
     on_attempt: Callable[[str, str, float], None] | None = None
     """Called with (operation, outcome, seconds) after each attempt, for metrics."""
+    breaker: CircuitBreaker | None = None
+    """Refuses calls while the provider is down; see the module docstring."""
 
     def backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff for retry number ``attempt`` (1-based)."""
@@ -105,14 +111,17 @@ class HttpPolicy:
         for attempt in range(1, self.settings.attempts + 1):
             started = time.perf_counter()
             retry_after = None  # only the latest answer's Retry-After counts
+            self._before(operation)
             try:
                 response = await client.request(method, url, **kwargs)
             except httpx.TimeoutException as exc:
+                self._failed()
                 self._observe(operation, "timeout", started)
                 last_detail = f"{operation}: timed out ({type(exc).__name__})"
                 if not retry and not isinstance(exc, httpx.ConnectTimeout):
                     break
             except httpx.TransportError as exc:
+                self._failed()
                 self._observe(operation, "transport_error", started)
                 last_detail = f"{operation}: connection failed ({type(exc).__name__})"
                 if not retry and not isinstance(exc, httpx.ConnectError):
@@ -120,13 +129,16 @@ class HttpPolicy:
             else:
                 status = response.status_code
                 if 200 <= status < 300 or status in allow_statuses:
+                    self._succeeded()
                     self._observe(operation, "ok", started)
                     return response
                 if status not in RETRYABLE_STATUSES:
+                    self._succeeded()  # a refusal is an answer: the provider is up
                     self._observe(operation, "rejected", started)
                     raise ProviderRejected(
                         f"{self.provider} {operation}: HTTP {status}: {_summary(response)}"
                     )
+                self._failed()
                 self._observe(operation, "throttled" if status == 429 else "server_error", started)
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
                 last_detail = f"{operation}: HTTP {status}"
@@ -142,6 +154,18 @@ class HttpPolicy:
             log.info("%s %s: retrying in %.2fs (%s)", self.provider, operation, delay, last_detail)
             await self.sleep(delay)
         raise ProviderUnavailable(f"{self.provider} {last_detail}", retry_after=retry_after)
+
+    def _before(self, operation: str) -> None:
+        if self.breaker is not None:
+            self.breaker.before_call(operation)
+
+    def _succeeded(self) -> None:
+        if self.breaker is not None:
+            self.breaker.record_success()
+
+    def _failed(self) -> None:
+        if self.breaker is not None:
+            self.breaker.record_failure()
 
     def _observe(self, operation: str, outcome: str, started: float) -> None:
         if self.on_attempt is not None:

@@ -11,7 +11,8 @@ from typing import Any
 import attrs
 
 from media_core.errors import InvalidInput
-from media_core.model import MediaUpload
+from media_core.model import MediaUpload, UploadStatus
+from media_core.ports import StaleCriteria
 
 _TIMESTAMPS = ("created_at", "updated_at", "upload_expires_at", "ready_at", "uploaded_at")
 
@@ -56,3 +57,18 @@ def normalized(upload: MediaUpload) -> MediaUpload:
         changes[name] = value.astimezone(UTC)
     metadata = attrs.evolve(upload.metadata, extra=dict(upload.metadata.extra))
     return attrs.evolve(upload, metadata=metadata, **changes)
+
+
+def is_stale(upload: MediaUpload, criteria: StaleCriteria) -> bool:
+    """True if ``upload`` is one the reconciler should look at (leases aside); see
+    :class:`media_core.ports.StaleCriteria`.
+    """
+    if upload.status is UploadStatus.PROCESSING:
+        return upload.updated_at < criteria.processing_before
+    if upload.status is not UploadStatus.UPLOADING:
+        return False
+    return (
+        (upload.provider_upload_id is None and upload.created_at < criteria.pending_before)
+        or (upload.upload_expires_at is not None and upload.upload_expires_at <= criteria.now)
+        or upload.updated_at < criteria.uploading_before
+    )

@@ -8,17 +8,31 @@ reads or changes the store, so each call is atomic for every other task on the e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import attrs
 
-from adapters.repositories._common import check_limit, decode_cursor, encode_cursor, normalized
+from adapters.repositories._common import (
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    is_stale,
+    normalized,
+)
 from adapters.system import SystemClock
 from media_core.errors import Conflict, DuplicateDelivery, VersionConflict
 from media_core.events import ProviderEvent
-from media_core.model import MediaUpload, Page
-from media_core.ports import Clock, DeliveryKey
+from media_core.model import MediaUpload, Page, UploadStatus
+from media_core.ports import (
+    Clock,
+    DeliveryKey,
+    DirectUploadTicket,
+    IdempotencyRecord,
+    StaleCriteria,
+    StorageTally,
+    Usage,
+)
 
 
 class InMemoryMediaRepository:
@@ -31,6 +45,8 @@ class InMemoryMediaRepository:
         self._clock: Clock = clock or SystemClock()
         self._uploads: dict[str, MediaUpload] = {}
         self._deliveries: dict[DeliveryKey, datetime] = {}
+        self._leases: dict[str, datetime] = {}
+        self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
 
     async def add(self, upload: MediaUpload) -> None:
         """Insert a new upload; ``Conflict`` if its id or a unique provider key is taken."""
@@ -117,6 +133,51 @@ class InMemoryMediaRepository:
             del self._deliveries[key]
         return len(old)
 
+    async def claim_stale(self, criteria: StaleCriteria) -> Sequence[MediaUpload]:
+        """Lease up to ``criteria.limit`` stale unfinished uploads, oldest change first."""
+        check_limit(criteria.limit)
+        stale = sorted(
+            (
+                upload
+                for upload in self._uploads.values()
+                if self._leases.get(upload.id, criteria.now) <= criteria.now
+                and is_stale(upload, criteria)
+            ),
+            key=lambda upload: (upload.updated_at, upload.id),
+        )[: criteria.limit]
+        for upload in stale:
+            self._leases[upload.id] = criteria.lease_until
+        return tuple(normalized(upload) for upload in stale)
+
+    async def get_idempotency_key(self, owner_id: str, key: str) -> IdempotencyRecord | None:
+        """The request remembered under ``owner_id`` and ``key``."""
+        return self._idempotency.get((owner_id, key))
+
+    async def claim_idempotency_key(self, record: IdempotencyRecord) -> IdempotencyRecord:
+        """Store ``record`` unless its (owner, key) exists; return what is stored."""
+        return self._idempotency.setdefault((record.owner_id, record.key), record)
+
+    async def complete_idempotency_key(
+        self, owner_id: str, key: str, upload_id: str, ticket: DirectUploadTicket
+    ) -> None:
+        """Attach ``ticket`` to the record of ``upload_id`` under ``key``."""
+        record = self._idempotency.get((owner_id, key))
+        if record is not None and record.upload_id == upload_id:
+            self._idempotency[(owner_id, key)] = attrs.evolve(record, ticket=ticket)
+
+    async def release_idempotency_key(self, owner_id: str, key: str, upload_id: str) -> None:
+        """Forget ``key`` if it still refers to ``upload_id``."""
+        record = self._idempotency.get((owner_id, key))
+        if record is not None and record.upload_id == upload_id:
+            del self._idempotency[(owner_id, key)]
+
+    async def prune_idempotency_keys(self, older_than: datetime) -> int:
+        """Forget keys created before ``older_than``; returns how many."""
+        old = [k for k, record in self._idempotency.items() if record.created_at < older_than]
+        for k in old:
+            del self._idempotency[k]
+        return len(old)
+
     async def list_for_owner(self, owner_id: str, *, limit: int, cursor: str | None) -> Page:
         """The owner's uploads, newest first (``created_at``, then id, descending)."""
         check_limit(limit)
@@ -145,6 +206,41 @@ class InMemoryMediaRepository:
         for key in doomed:
             del self._uploads[key]
         return len(doomed)
+
+    async def usage_for_owner(self, owner_id: str) -> Usage:
+        """Declared bytes and count of the owner's uploads that did not fail."""
+        mine = [
+            upload
+            for upload in self._uploads.values()
+            if upload.owner_id == owner_id and upload.status is not UploadStatus.FAILED
+        ]
+        return Usage(bytes=sum(upload.file_size for upload in mine), count=len(mine))
+
+    async def storage_tallies(self) -> tuple[StorageTally, ...]:
+        """Count and declared bytes per (provider, status), sorted by provider then status."""
+        totals: dict[tuple[str, UploadStatus], tuple[int, int]] = {}
+        for upload in self._uploads.values():
+            count, size = totals.get((upload.provider, upload.status), (0, 0))
+            totals[(upload.provider, upload.status)] = (count + 1, size + upload.file_size)
+        return tuple(
+            StorageTally(provider=provider, status=status, count=count, bytes=size)
+            for (provider, status), (count, size) in sorted(
+                totals.items(), key=lambda item: (item[0][0], item[0][1].value)
+            )
+        )
+
+    async def recent_ready(self, limit: int) -> tuple[MediaUpload, ...]:
+        """Up to ``limit`` READY uploads, the most recently changed first."""
+        check_limit(limit)
+        ready = sorted(
+            (u for u in self._uploads.values() if u.status is UploadStatus.READY),
+            key=lambda upload: (upload.updated_at, upload.id),
+            reverse=True,
+        )
+        return tuple(normalized(upload) for upload in ready[:limit])
+
+    async def ping(self) -> None:
+        """Nothing to reach: the store is this process's memory."""
 
     def _first(self, match: Callable[[MediaUpload], bool]) -> MediaUpload | None:
         for upload in self._uploads.values():

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
+import logging
+import random
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -21,21 +25,41 @@ from entrypoints.http.keys import (
     VERIFIERS,
     Limits,
 )
+from entrypoints.http.live import add_live_routes
+from entrypoints.http.metrics import (
+    METRICS,
+    METRICS_ACCESS,
+    READINESS_CHECKS,
+    MetricsAccess,
+    add_operator_routes,
+    echo_request_id,
+    observe_requests,
+    watch_dependencies,
+)
 from entrypoints.http.openapi import add_openapi_routes
-from entrypoints.http.problems import problem_middleware
+from entrypoints.http.problems import ERROR_REPORTER, problem_middleware
+from entrypoints.http.upload_policy import add_policy_route
+from entrypoints.http.web import add_web_routes
+from media_core.reconcile import Reconciler
+
+log = logging.getLogger("entrypoints.http")
 
 
 def create_app(
-    container: Container, *, authenticator: Authenticator | None = None
+    container: Container,
+    *,
+    authenticator: Authenticator | None = None,
+    include_web: bool = True,
 ) -> web.Application:
     """Build the service around a ready container.
 
     Resources (database engine, HTTP clients) start and stop with the application
-    (``cleanup_ctx``). A host application may pass its own ``authenticator``.
+    (``cleanup_ctx``). A host application may pass its own ``authenticator``, and
+    ``include_web=False`` to serve the API without the web pages.
     """
     settings = container.settings()
     app = web.Application(
-        middlewares=[problem_middleware],
+        middlewares=[observe_requests, problem_middleware],
         client_max_size=max(settings.max_body_bytes, settings.max_webhook_body_bytes),
     )
     app[CONTAINER] = container
@@ -43,6 +67,11 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         max_webhook_body_bytes=settings.max_webhook_body_bytes,
     )
+    app[METRICS] = container.metrics()
+    app[METRICS_ACCESS] = MetricsAccess(mode=settings.metrics_mode, token=settings.metrics_token)
+    app[ERROR_REPORTER] = container.error_reporter()
+    app[READINESS_CHECKS] = {}
+    app.on_response_prepare.append(echo_request_id)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         await _maybe_await(container.init_resources())
@@ -52,6 +81,12 @@ def create_app(
             app[AUTHENTICATOR] = authenticator or await resolve(container.authenticator)
             provider = await resolve(container.provider)
             app[FAKE_PROVIDER] = provider if isinstance(provider, FakeVideoProvider) else None
+            watch_dependencies(
+                app,
+                repository=await resolve(container.repository),
+                redis_client=await resolve(container.redis_client),
+                breaker=container.provider_breaker(),
+            )
             yield
             if isinstance(provider, FakeVideoProvider):
                 await provider.close()
@@ -59,6 +94,7 @@ def create_app(
             await _maybe_await(container.shutdown_resources())
 
     app.cleanup_ctx.append(resources)
+    app.cleanup_ctx.append(_resilience)
     router = app.router
     router.add_post("/api/v1/media/upload/direct", routes.create_upload)
     router.add_post("/api/v1/media/webhook/{name}", routes.webhook)
@@ -68,9 +104,41 @@ def create_app(
     router.add_delete("/api/v1/media/{id}", routes.delete_upload)
     router.add_get("/api/v1/media/{id}/playback", routes.playback)
     router.add_get("/healthz", routes.healthz)
+    add_operator_routes(app)
+    add_policy_route(app)
+    add_live_routes(app)
     add_openapi_routes(app)
     add_fake_routes(app)
+    if include_web:
+        add_web_routes(app)
     return app
+
+
+async def _resilience(app: web.Application) -> AsyncIterator[None]:
+    """The webhook routes' rate limiter, and the reconciler's loop when it is switched on."""
+    container: Container = app[CONTAINER]
+    app[routes.WEBHOOK_LIMITER] = await resolve(container.webhook_rate_limiter)
+    interval = container.settings().reconcile_interval_seconds
+    if interval <= 0:
+        yield
+        return
+    reconciler: Reconciler = await resolve(container.reconciler)
+    task = asyncio.create_task(_reconcile_forever(reconciler, interval))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _reconcile_forever(reconciler: Reconciler, interval: float) -> None:
+    """One reconciler pass every ``interval`` seconds (jittered, so instances do not align)."""
+    while True:
+        await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311 - jitter only
+        try:
+            await reconciler.run_once()
+        except Exception:
+            # The next pass tries again; a database outage must not end the loop.
+            log.exception("reconciler pass failed")
 
 
 async def _maybe_await(value: object) -> None:

@@ -1,7 +1,8 @@
 """Routes of the fake provider: the upload endpoint and playback of stored videos.
 
 They exist only when the fake provider is in force. Upload URLs are authorised by the signed
-token in them (like a provider's pre-signed URL), not by the user's bearer token.
+token in them (like a provider's pre-signed URL), not by the user's bearer token. Large files (see
+``FAKE_TUS_THRESHOLD_BYTES``) upload over tus 1.0 at ``/api/v1/media/fake/tus/{token}``.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import html
 import re
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
 from adapters.providers.fake import FakeVideoProvider, RangeMismatch
-from entrypoints.http.keys import FAKE_PROVIDER
+from adapters.providers.fake.tus import FakeTusServer, TusReply
+from entrypoints.http.keys import CONTAINER, FAKE_PROVIDER
 from entrypoints.http.problems import HttpProblem
 from media_core.errors import InvalidInput
 
@@ -74,6 +76,39 @@ async def upload_put(request: web.Request) -> web.Response:
     return web.Response(status=200, headers=CORS)
 
 
+def _tus(request: web.Request) -> FakeTusServer:
+    max_size = request.app[CONTAINER].settings().max_upload_bytes
+    return FakeTusServer(_provider(request), max_size=max_size)
+
+
+def _tus_response(reply: TusReply) -> web.Response:
+    return web.Response(status=reply.status, headers=reply.headers, text=reply.text or None)
+
+
+async def tus_options(request: web.Request) -> web.Response:
+    """tus discovery, and the CORS preflight of the tus upload URL."""
+    return _tus_response(_tus(request).options())
+
+
+async def tus_head(request: web.Request) -> web.Response:
+    """tus ``HEAD``: the stored offset of the upload."""
+    return _tus_response(_tus(request).head(request.match_info["token"], request.headers))
+
+
+async def tus_patch(request: web.Request) -> web.Response:
+    """tus ``PATCH``: append bytes at ``Upload-Offset``."""
+    try:
+        reply = await _tus(request).patch(
+            request.match_info["token"],
+            request.headers,
+            request.content.iter_chunked(256 * 1024),
+        )
+    except (ClientPayloadError, ConnectionResetError):
+        # The client went away mid-body; what arrived is stored and a HEAD will say so.
+        return web.Response(status=400, text="the request body was cut short")
+    return _tus_response(reply)
+
+
 def _incomplete(received: int) -> web.Response:
     headers = dict(CORS)
     if received:
@@ -117,5 +152,8 @@ def add_fake_routes(app: web.Application) -> None:
     """Mount the fake provider's routes."""
     app.router.add_route("OPTIONS", "/api/v1/media/fake/uploads/{token}", upload_options)
     app.router.add_put("/api/v1/media/fake/uploads/{token}", upload_put)
+    app.router.add_route("OPTIONS", "/api/v1/media/fake/tus/{token}", tus_options)
+    app.router.add_route("HEAD", "/api/v1/media/fake/tus/{token}", tus_head)
+    app.router.add_route("PATCH", "/api/v1/media/fake/tus/{token}", tus_patch)
     app.router.add_get("/api/v1/media/fake/videos/{playback_id}/video", video)
     app.router.add_get("/api/v1/media/fake/videos/{playback_id}/thumbnail.svg", thumbnail)

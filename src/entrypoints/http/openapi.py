@@ -39,6 +39,10 @@ def _json(description: str, schema: dict[str, Any], **extra: Any) -> dict[str, A
     }
 
 
+def _name_param() -> dict[str, Any]:
+    return {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
 ID_PARAM = {
     "name": "id",
     "in": "path",
@@ -47,6 +51,20 @@ ID_PARAM = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 200},
 }
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+IDEMPOTENCY_KEY_PARAM = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes retries safe: the same user sending the same body under the same key "
+    "gets the first request's upload and body back (with Idempotent-Replayed: true), for at "
+    "least 24 hours; a different body under a used key is a 409.",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": "^[A-Za-z0-9._:~+/=-]+$",
+    },
+}
 USER_ERRORS = {
     "401": _problem("No or invalid bearer token."),
     "404": _problem("No such upload for this user."),
@@ -156,10 +174,23 @@ SCHEMAS: dict[str, Any] = {
     },
     "UploadPage": {
         "type": "object",
-        "required": ["items", "nextCursor"],
+        "required": ["items", "nextCursor", "usage"],
         "properties": {
             "items": {"type": "array", "items": _ref("Upload")},
             "nextCursor": _nullable({"type": "string"}),
+            "usage": _ref("Usage"),
+        },
+    },
+    "Usage": {
+        "type": "object",
+        "description": "The caller's uploads that did not fail: their count and declared bytes, "
+        "and the quota (null: unlimited). A create over a quota answers 403 quota-exceeded.",
+        "required": ["bytes", "count", "maxBytes", "maxUploads"],
+        "properties": {
+            "bytes": {"type": "integer", "minimum": 0},
+            "count": {"type": "integer", "minimum": 0},
+            "maxBytes": _nullable({"type": "integer", "minimum": 1}),
+            "maxUploads": _nullable({"type": "integer", "minimum": 1}),
         },
     },
     "Playback": {
@@ -204,10 +235,57 @@ SCHEMAS: dict[str, Any] = {
             "status": _nullable({"enum": ["uploading", "processing", "ready", "failed"]}),
         },
     },
+    "UploadPolicy": {
+        "type": "object",
+        "description": "What an upload must satisfy; the server checks it again on create.",
+        "required": ["maxFileSize", "types", "extensions"],
+        "properties": {
+            "maxFileSize": {"type": "integer", "minimum": 1},
+            "types": {
+                "type": "object",
+                "description": "Allowed MIME types, each with the file extensions it may carry.",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            },
+            "extensions": {"type": "array", "items": {"type": "string"}},
+            "maxFileNameLength": {"type": "integer", "minimum": 1},
+            "maxTitleLength": {"type": "integer", "minimum": 0},
+            "maxDescriptionLength": {"type": "integer", "minimum": 0},
+            "visibilities": {"type": "array", "items": {"enum": ["PUBLIC", "UNLISTED", "PRIVATE"]}},
+        },
+    },
     "Health": {
         "type": "object",
         "required": ["status"],
         "properties": {"status": {"type": "string"}},
+    },
+    "ReadinessCheck": {
+        "type": "object",
+        "required": ["status", "seconds"],
+        "properties": {
+            "status": {"enum": ["ok", "down"]},
+            "seconds": {"type": "number", "minimum": 0},
+            "error": {"type": "string", "description": "A problem code or exception name."},
+        },
+    },
+    "Readiness": {
+        "type": "object",
+        "required": ["status", "checks"],
+        "properties": {
+            "status": {"const": "ready"},
+            "checks": {"type": "object", "additionalProperties": _ref("ReadinessCheck")},
+        },
+    },
+    "NotReady": {
+        "allOf": [
+            _ref("Problem"),
+            {
+                "type": "object",
+                "required": ["checks"],
+                "properties": {
+                    "checks": {"type": "object", "additionalProperties": _ref("ReadinessCheck")}
+                },
+            },
+        ]
     },
     "Problem": {
         "type": "object",
@@ -248,7 +326,12 @@ def document() -> dict[str, Any]:
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "metricsBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "METRICS_TOKEN (only with METRICS_MODE=token).",
+                },
             },
         },
         "paths": {
@@ -257,6 +340,7 @@ def document() -> dict[str, Any]:
                     "operationId": "createDirectUpload",
                     "summary": "Ask for a direct-upload URL",
                     "security": BEARER,
+                    "parameters": [IDEMPOTENCY_KEY_PARAM],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": _ref("CreateUploadRequest")}},
@@ -267,7 +351,14 @@ def document() -> dict[str, Any]:
                         "401": _problem("No or invalid bearer token."),
                         "413": _problem("Body too large."),
                         "415": _problem("Not application/json."),
-                        "422": _problem("Invalid field: type, size, MIME type, metadata."),
+                        "403": _problem("The user's storage or upload quota is used up."),
+                        "409": _problem(
+                            "Idempotency-Key reused for a different request, or its first "
+                            "request is still under way."
+                        ),
+                        "422": _problem(
+                            "Invalid field (type, size, MIME type, metadata) or Idempotency-Key."
+                        ),
                         "429": _problem("Rate limited; see Retry-After."),
                         "502": _problem("The provider refused."),
                         "503": _problem("Provider or storage unavailable."),
@@ -298,6 +389,7 @@ def document() -> dict[str, Any]:
                         "401": _problem("Missing or wrong signature."),
                         "404": _problem("No such webhook route configured."),
                         "413": _problem("Body too large."),
+                        "429": _problem("Too many deliveries from this address; see Retry-After."),
                         "503": _problem("Storage unavailable; the provider retries."),
                     },
                 }
@@ -367,11 +459,110 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/media/policy": {
+                "get": {
+                    "operationId": "getUploadPolicy",
+                    "summary": "Allowed types, extensions and limits, for checks before upload",
+                    "security": [],
+                    "responses": {"200": _json("The upload policy.", _ref("UploadPolicy"))},
+                }
+            },
+            "/api/v1/media/events": {
+                "get": {
+                    "operationId": "streamEvents",
+                    "summary": "Live changes of the caller's uploads (server-sent events)",
+                    "description": "A text/event-stream: 'open' once, then an 'upload' event "
+                    "per change, data {event: 'upload.ready', upload: <Upload>}; comment lines "
+                    "as heartbeats; 'resync' (then the stream ends) when the client fell behind "
+                    "and should re-read the list. Authenticate with the Authorization header "
+                    "(read it with fetch(); EventSource cannot send headers).",
+                    "security": BEARER,
+                    "responses": {
+                        "200": {
+                            "description": "The event stream.",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        },
+                        "401": _problem("No or invalid bearer token."),
+                        "404": _problem("Live status needs the in-process publisher."),
+                    },
+                }
+            },
+            "/": {
+                "get": {
+                    "operationId": "webPage",
+                    "summary": "The web page (upload, status, player); absent with "
+                    "create_app(include_web=False)",
+                    "tags": ["web"],
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "HTML.",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/static/media-core/{name}": {
+                "get": {
+                    "operationId": "webAsset",
+                    "summary": "The web page's scripts and styles",
+                    "tags": ["web"],
+                    "security": [],
+                    "parameters": [_name_param()],
+                    "responses": {
+                        "200": {"description": "The file."},
+                        "404": _problem("No such file."),
+                    },
+                }
+            },
+            "/static/media-core/vendor/{name}": {
+                "get": {
+                    "operationId": "webLibrary",
+                    "summary": "A client library (tus-js-client, @mux/upchunk, hls.js) served "
+                    "from node_modules",
+                    "tags": ["web"],
+                    "security": [],
+                    "parameters": [_name_param()],
+                    "responses": {
+                        "200": {"description": "The file."},
+                        "404": _problem("Not installed: run npm ci --omit=dev."),
+                    },
+                }
+            },
             "/healthz": {
                 "get": {
                     "operationId": "health",
                     "summary": "The process is alive",
                     "responses": {"200": _json("Alive.", _ref("Health"))},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "operationId": "readiness",
+                    "summary": "Ready to serve: the database answers, Redis too when configured, "
+                    "and any other registered check (provider circuit) passes",
+                    "responses": {
+                        "200": _json("Ready, with each check.", _ref("Readiness")),
+                        "503": {
+                            "description": "A check failed; the body names it.",
+                            "content": {"application/problem+json": {"schema": _ref("NotReady")}},
+                        },
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Prometheus metrics (text exposition format); mounted unless "
+                    "METRICS_MODE=off, and with METRICS_MODE=token it needs the metrics token",
+                    "security": [{"metricsBearer": []}],
+                    "responses": {
+                        "200": {
+                            "description": "The metrics.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        "401": _problem("METRICS_MODE=token and no or a wrong token."),
+                    },
                 }
             },
             "/api/v1/openapi.json": {

@@ -16,7 +16,9 @@ from typing import Any
 from aiohttp import web
 
 from entrypoints.http.schemas import InvalidBody
+from entrypoints.observability import REQUEST_ID
 from media_core import errors
+from media_core.ports import ErrorReporter
 
 log = logging.getLogger("entrypoints.http")
 
@@ -50,7 +52,15 @@ HTTP_PROBLEMS: dict[str, tuple[int, str, str]] = {
     "not-found": (404, "Not found", "There is nothing at this URL."),
     "method-not-allowed": (405, "Method not allowed", "This URL does not take that method."),
     "internal-error": (500, "Internal error", "Something failed on our side; it was logged."),
+    "not-ready": (
+        503,
+        "Not ready",
+        "A dependency (database, Redis, provider circuit) is down; see checks.",
+    ),
 }
+
+ERROR_REPORTER = web.AppKey("media_core_error_reporter", ErrorReporter)
+"""Where unexpected exceptions go (``ErrorReporter``); logged here when absent."""
 
 
 class HttpProblem(Exception):
@@ -183,8 +193,21 @@ async def problem_middleware(  # noqa: PLR0911 - one return per family of error
         return response
     except web.HTTPException:
         raise  # redirects and the like, raised on purpose
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+    except Exception as exc:
+        reporter = request.app.get(ERROR_REPORTER)
+        if reporter is None:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+        else:
+            resource = request.match_info.route.resource
+            reporter.report(
+                exc,
+                {
+                    "where": "request",
+                    "request_id": REQUEST_ID.get(),
+                    "method": request.method,
+                    "route": resource.canonical if resource is not None else "unmatched",
+                },
+            )
         return from_http_problem(HttpProblem("internal-error"), request)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from entrypoints.http.keys import AUTHENTICATOR, LIMITS, SERVICE, VERIFIERS
+from entrypoints.http.metrics import METRICS, webhook_rejection_outcome
 from entrypoints.http.problems import HttpProblem
 from entrypoints.http.schemas import (
     CreateUploadBody,
@@ -18,10 +19,14 @@ from entrypoints.http.schemas import (
     playback_json,
     upload_json,
 )
-from media_core.errors import InvalidInput
+from media_core.errors import InvalidInput, RateLimited, WebhookRejected
+from media_core.ports import RateLimiter
 from media_core.services import RequestUpload
 
 JSON_TYPES = ("application/json", "application/merge-patch+json")
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+WEBHOOK_LIMITER: web.AppKey[RateLimiter] = web.AppKey("webhook_limiter")
+"""The per-source-address limiter of the webhook routes; absent means unlimited."""
 MAX_PAGE = 100
 
 
@@ -79,27 +84,48 @@ async def create_upload(request: web.Request) -> web.Response:
             visibility=body.metadata.visibility,
             extra=body.metadata.extra,
         ),
+        idempotency_key=request.headers.get(IDEMPOTENCY_KEY_HEADER),
     )
+    headers = {"Location": f"/api/v1/media/status/{slot.upload.id}"}
     rate = slot.rate
-    return json_response(
-        created_json(slot.upload, slot.ticket),
-        status=201,
-        headers={
-            "Location": f"/api/v1/media/status/{slot.upload.id}",
-            "RateLimit-Limit": str(rate.limit),
-            "RateLimit-Remaining": str(rate.remaining),
-            "RateLimit-Reset": str(math.ceil(rate.reset_after)),
-        },
-    )
+    if rate is not None:
+        headers["RateLimit-Limit"] = str(rate.limit)
+        headers["RateLimit-Remaining"] = str(rate.remaining)
+        headers["RateLimit-Reset"] = str(math.ceil(rate.reset_after))
+    if slot.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(created_json(slot.upload, slot.ticket), status=201, headers=headers)
 
 
 async def webhook(request: web.Request) -> web.Response:
     """``POST /api/v1/media/webhook/{name}``: verify on the raw body, apply, then answer 2xx."""
+    limiter = request.app.get(WEBHOOK_LIMITER)
+    if limiter is not None:
+        # Per source address; behind a proxy that is the proxy, so keep the limit generous.
+        rate = await limiter.acquire(f"webhook:{request.remote or 'unknown'}")
+        if not rate.allowed:
+            raise RateLimited(
+                "too many webhook deliveries from this address; try again later",
+                retry_after=rate.retry_after,
+                limit=rate.limit,
+                remaining=rate.remaining,
+                reset_after=rate.reset_after,
+            )
     verifier = request.app[VERIFIERS].get(request.match_info["name"])
     if verifier is None:
         raise HttpProblem("not-found", "no webhook route by that name is configured")
     body = await read_body(request, request.app[LIMITS].max_webhook_body_bytes)
-    outcome, upload = await request.app[SERVICE].receive_webhook(verifier, request.headers, body)
+    metrics = request.app.get(METRICS)
+    try:
+        outcome, upload = await request.app[SERVICE].receive_webhook(
+            verifier, request.headers, body
+        )
+    except WebhookRejected as rejected:
+        if metrics is not None:
+            metrics.observe_webhook(verifier.provider, webhook_rejection_outcome(rejected))
+        raise
+    if metrics is not None:
+        metrics.observe_webhook(verifier.provider, outcome.value)
     return json_response(
         {
             "outcome": outcome.value,
@@ -123,8 +149,20 @@ async def list_uploads(request: web.Request) -> web.Response:
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
         raise InvalidInput(f"limit must be an integer from 1 to {MAX_PAGE}", field="?limit")
     cursor = request.query.get("cursor") or None
-    page = await request.app[SERVICE].list_uploads(user, limit=int(raw_limit), cursor=cursor)
-    return json_response(page_json(page))
+    service = request.app[SERVICE]
+    page = await service.list_uploads(user, limit=int(raw_limit), cursor=cursor)
+    usage = await service.usage(user)
+    return json_response(
+        {
+            **page_json(page),
+            "usage": {
+                "bytes": usage.bytes,
+                "count": usage.count,
+                "maxBytes": service.quota.max_bytes or None,
+                "maxUploads": service.quota.max_uploads or None,
+            },
+        }
+    )
 
 
 async def cancel_upload(request: web.Request) -> web.Response:

@@ -4,7 +4,11 @@ It behaves like Mux where it matters: the browser (or curl) PUTs the bytes to a 
 issued (one PUT, or chunked PUTs with ``Content-Range`` answered by ``308`` until complete), then
 the provider calls back with signed webhooks on the seed's normalized route: PROCESSING, then READY
 with the duration read from the file and a thumbnail URL; or FAILED when the bytes do not match the
-declared size or type.
+declared size or type. With ``tus_threshold`` set it also behaves like Cloudflare Stream: files of
+at least that many bytes get a tus 1.0 upload resource instead (see :mod:`.tus`), so the resumable
+path is exercised for real. An interrupted chunked PUT stores nothing of that chunk (as a resumable
+PUT endpoint commits whole chunks), while an interrupted tus PATCH keeps what arrived: tus resumes
+from the offset the server reports.
 
 Upload URLs carry a signed, expiring token, so they work across restarts without server state.
 Bytes stream to ``<data_dir>/incoming`` in constant memory; finished videos live in
@@ -57,6 +61,7 @@ EXTENSIONS = {
 }
 CHUNK_SIZE = 8 * 1024 * 1024
 UPLOAD_PATH = "/api/v1/media/fake/uploads/"
+TUS_PATH = "/api/v1/media/fake/tus/"
 ASSET_PATH = "/api/v1/media/fake/videos/"
 
 
@@ -108,6 +113,8 @@ class FakeVideoProvider:
         processing_delay: float = 0.5,
         upload_ttl: timedelta = timedelta(hours=1),
         auto_deliver: bool = True,
+        tus_threshold: int | None = None,
+        chunk_size: int = CHUNK_SIZE,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.incoming = data_dir / "incoming"
@@ -119,6 +126,10 @@ class FakeVideoProvider:
         self.processing_delay = processing_delay
         self.upload_ttl = upload_ttl
         self.auto_deliver = auto_deliver
+        self.tus_threshold = tus_threshold
+        """Files of at least this many bytes upload over tus; ``None``: never."""
+        self.chunk_size = chunk_size
+        """The chunk size the fake advises clients to use (``chunkSize`` of the ticket)."""
         self.outbox: list[tuple[bytes, dict[str, str]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -128,7 +139,11 @@ class FakeVideoProvider:
     # -- the VideoProvider port -------------------------------------------------------------
 
     async def create_direct_upload(self, request: DirectUploadRequest) -> DirectUploadTicket:
-        """Issue a signed upload URL for ``request``; nothing is stored until bytes arrive."""
+        """Issue a signed upload URL for ``request``; nothing is stored until bytes arrive.
+
+        The URL is a PUT endpoint, or a tus upload resource when the file is at least
+        ``tus_threshold`` bytes (the resource exists at once: the client only HEADs and PATCHes).
+        """
         expires = request.now + self.upload_ttl
         slot = UploadSlot(
             upload_id=request.upload_id,
@@ -138,6 +153,16 @@ class FakeVideoProvider:
             title=request.metadata.title or request.file_name,
             expires_at=int(expires.timestamp()),
         )
+        if self.tus_threshold is not None and request.file_size >= self.tus_threshold:
+            return DirectUploadTicket(
+                provider_upload_id=request.upload_id,
+                url=f"{self.base_url}{TUS_PATH}{self._token(slot)}",
+                protocol=UploadProtocol.TUS,
+                method="PATCH",
+                expires_at=expires,
+                headers={"Tus-Resumable": "1.0.0"},
+                chunk_size=self.chunk_size,
+            )
         return DirectUploadTicket(
             provider_upload_id=request.upload_id,
             url=f"{self.base_url}{UPLOAD_PATH}{self._token(slot)}",
@@ -145,7 +170,7 @@ class FakeVideoProvider:
             method="PUT",
             expires_at=expires,
             headers={"Content-Type": request.mime_type},
-            chunk_size=CHUNK_SIZE,
+            chunk_size=self.chunk_size,
         )
 
     async def fetch_events(self, upload: MediaUpload, now: datetime) -> Sequence[ProviderEvent]:
@@ -186,16 +211,24 @@ class FakeVideoProvider:
 
     # -- the upload endpoint's logic --------------------------------------------------------
 
-    def open_slot(self, token: str) -> UploadSlot:
-        """Check an upload token; ``UploadNotFound`` if forged, expired or cancelled."""
+    def open_slot(self, token: str, *, finished_ok: bool = False) -> UploadSlot:
+        """Check an upload token; ``UploadNotFound`` if forged, expired, cancelled or finished.
+
+        With ``finished_ok`` a finished upload is returned too (a tus HEAD after the last PATCH
+        reports the full offset rather than 404).
+        """
         slot = self._read_token(token)
         if slot is None or slot.expires_at < self.clock.now().timestamp():
             raise UploadNotFound("this upload URL is invalid or has expired")
         if (self.incoming / f"{slot.upload_id}.cancelled").exists():
             raise UploadNotFound("this upload was cancelled")
-        if (self.incoming / f"{slot.upload_id}.done").exists():
+        if not finished_ok and self.finished(slot):
             raise UploadNotFound("this upload is complete")
         return slot
+
+    def finished(self, slot: UploadSlot) -> bool:
+        """True once every byte of ``slot`` arrived (or it failed for good)."""
+        return (self.incoming / f"{slot.upload_id}.done").exists()
 
     def received_bytes(self, slot: UploadSlot) -> int:
         """How many bytes of ``slot`` are stored (for resuming chunked uploads)."""
@@ -233,7 +266,13 @@ class FakeVideoProvider:
                     )
                 start = first
             limit = slot.size - start
-            written = await _write(part, chunks, start, limit)
+            try:
+                written = await _write(part, chunks, start, limit)
+            except BaseException:
+                # A cut connection: keep only the chunks that arrived whole, so that a client
+                # retrying this chunk finds the stored bytes ending where the chunk starts.
+                await asyncio.to_thread(_truncate, part, start)
+                raise
             size = start + written
             if written > limit:
                 await self._finish_failed(
@@ -253,6 +292,38 @@ class FakeVideoProvider:
                 return Received(received=size, complete=True)
             await self._finish(slot)
             return Received(received=size, complete=True)
+
+    async def append(self, slot: UploadSlot, chunks: AsyncIterator[bytes], offset: int) -> Received:
+        """Store one tus PATCH body at ``offset``; finish the upload when the last byte arrives.
+
+        ``offset`` must equal the bytes stored (else :class:`RangeMismatch`). Bytes that arrive
+        before a connection is cut stay stored: the client resumes from the reported offset.
+        """
+        lock = self._locks.setdefault(slot.upload_id, asyncio.Lock())
+        async with lock:
+            if self.finished(slot):
+                raise UploadNotFound("this upload is complete")
+            part = self.incoming / f"{slot.upload_id}.part"
+            stored = self.received_bytes(slot)
+            if offset != stored:
+                raise RangeMismatch(
+                    f"Upload-Offset must be {stored}, the bytes stored, not {offset}",
+                    received=stored,
+                )
+            limit = slot.size - offset
+            written = await _write(part, chunks, offset, limit)
+            if written > limit:
+                await self._finish_failed(
+                    slot, "size_mismatch", f"more bytes than the declared {slot.size}"
+                )
+                raise InvalidInput(
+                    f"the upload is larger than its declared {slot.size} bytes", field="/fileSize"
+                )
+            size = offset + written
+            if size == slot.size:
+                await self._finish(slot)
+                return Received(received=size, complete=True)
+            return Received(received=size, complete=False)
 
     async def _finish_failed(self, slot: UploadSlot, code: str, reason: str) -> None:
         (self.incoming / f"{slot.upload_id}.done").touch()
@@ -455,6 +526,12 @@ class FakeVideoProvider:
             )
         except (ValueError, TypeError):
             return None
+
+
+def _truncate(path: Path, size: int) -> None:
+    """Cut ``path`` back to ``size`` bytes (nothing to do when it does not exist)."""
+    with contextlib.suppress(FileNotFoundError), path.open("r+b") as handle:
+        handle.truncate(size)
 
 
 async def _write(path: Path, chunks: AsyncIterator[bytes], offset: int, limit: int) -> int:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.repositories._common import check_limit, decode_cursor, encode_cursor, normalized
-from adapters.repositories.sql._schema import media_uploads, webhook_deliveries
+from adapters.repositories.sql._schema import idempotency_keys, media_uploads, webhook_deliveries
 from adapters.system import SystemClock
 from media_core.errors import Conflict, DuplicateDelivery, RepositoryUnavailable, VersionConflict
 from media_core.events import ProviderEvent
@@ -23,10 +23,19 @@ from media_core.model import (
     MediaUpload,
     Page,
     UploadMetadata,
+    UploadProtocol,
     UploadStatus,
     Visibility,
 )
-from media_core.ports import Clock, DeliveryKey
+from media_core.ports import (
+    Clock,
+    DeliveryKey,
+    DirectUploadTicket,
+    IdempotencyRecord,
+    StaleCriteria,
+    StorageTally,
+    Usage,
+)
 
 # SQLSTATE classes that mean "the database is not there for us right now": connection exception,
 # insufficient resources, operator intervention (shutdown, terminated backend, statement timeout),
@@ -222,6 +231,120 @@ class SqlAlchemyMediaRepository:
                 result = await conn.execute(statement)
         return int(result.rowcount)
 
+    async def claim_stale(self, criteria: StaleCriteria) -> Sequence[MediaUpload]:
+        """Lease up to ``criteria.limit`` stale unfinished uploads, oldest change first.
+
+        One short transaction: ``UPDATE … SET reconcile_after = lease_until WHERE id IN (SELECT
+        … FOR UPDATE SKIP LOCKED LIMIT n) RETURNING *``. On PostgreSQL, rows another claimer
+        holds locked are skipped rather than waited for, and once it commits their lease keeps
+        them out; SQLite runs one writer at a time, so the statement is atomic there as it is.
+        """
+        check_limit(criteria.limit)
+        c = media_uploads.c
+        stale = sa.or_(
+            sa.and_(
+                c.status == UploadStatus.PROCESSING.value, c.updated_at < criteria.processing_before
+            ),
+            sa.and_(
+                c.status == UploadStatus.UPLOADING.value,
+                sa.or_(
+                    sa.and_(c.provider_upload_id.is_(None), c.created_at < criteria.pending_before),
+                    c.upload_expires_at <= criteria.now,
+                    c.updated_at < criteria.uploading_before,
+                ),
+            ),
+        )
+        candidates = (
+            sa.select(c.id)
+            .where(stale, sa.or_(c.reconcile_after.is_(None), c.reconcile_after <= criteria.now))
+            .order_by(c.updated_at, c.id)
+            .limit(criteria.limit)
+            .with_for_update(skip_locked=True)
+        )
+        statement = (
+            media_uploads.update()
+            .where(c.id.in_(candidates.scalar_subquery()))
+            .values(reconcile_after=criteria.lease_until)
+            .returning(media_uploads)
+        )
+        with translate_errors("claim_stale"):
+            async with self._engine.begin() as conn:
+                rows = (await conn.execute(statement)).mappings().all()
+        claimed = [_from_row(row) for row in rows]
+        return sorted(claimed, key=lambda upload: (upload.updated_at, upload.id))
+
+    async def get_idempotency_key(self, owner_id: str, key: str) -> IdempotencyRecord | None:
+        """The request remembered under ``owner_id`` and ``key``."""
+        c = idempotency_keys.c
+        query = sa.select(idempotency_keys).where(c.owner_id == owner_id, c.key == key)
+        with translate_errors("get_idempotency_key"):
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(query)).mappings().first()
+        return _record_from_row(row) if row is not None else None
+
+    async def claim_idempotency_key(self, record: IdempotencyRecord) -> IdempotencyRecord:
+        """Insert ``record`` unless its (owner, key) exists; return the stored one.
+
+        ``INSERT … ON CONFLICT DO NOTHING`` waits for a concurrent insert of the same key to
+        commit (or roll back), so the read that follows sees the winner.
+        """
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(idempotency_keys)
+            .values(
+                owner_id=record.owner_id,
+                key=record.key,
+                fingerprint=record.fingerprint,
+                upload_id=record.upload_id,
+                ticket=None,
+                created_at=record.created_at,
+            )
+            .on_conflict_do_nothing(index_elements=["owner_id", "key"])
+        )
+        c = idempotency_keys.c
+        query = sa.select(idempotency_keys).where(
+            c.owner_id == record.owner_id, c.key == record.key
+        )
+        with translate_errors("claim_idempotency_key"):
+            async with self._engine.begin() as conn:
+                await conn.execute(statement)
+                row = (await conn.execute(query)).mappings().first()
+        if row is None:  # released between our insert and our read: nobody holds it now
+            return record
+        return _record_from_row(row)
+
+    async def complete_idempotency_key(
+        self, owner_id: str, key: str, upload_id: str, ticket: DirectUploadTicket
+    ) -> None:
+        """Attach ``ticket`` to the record of ``upload_id`` under ``key``."""
+        c = idempotency_keys.c
+        statement = (
+            idempotency_keys.update()
+            .where(c.owner_id == owner_id, c.key == key, c.upload_id == upload_id)
+            .values(ticket=_ticket_to_json(ticket))
+        )
+        with translate_errors("complete_idempotency_key"):
+            async with self._engine.begin() as conn:
+                await conn.execute(statement)
+
+    async def release_idempotency_key(self, owner_id: str, key: str, upload_id: str) -> None:
+        """Forget ``key`` if it still refers to ``upload_id``."""
+        c = idempotency_keys.c
+        statement = idempotency_keys.delete().where(
+            c.owner_id == owner_id, c.key == key, c.upload_id == upload_id
+        )
+        with translate_errors("release_idempotency_key"):
+            async with self._engine.begin() as conn:
+                await conn.execute(statement)
+
+    async def prune_idempotency_keys(self, older_than: datetime) -> int:
+        """Forget keys created before ``older_than``; returns how many."""
+        statement = idempotency_keys.delete().where(idempotency_keys.c.created_at < older_than)
+        with translate_errors("prune_idempotency_keys"):
+            async with self._engine.begin() as conn:
+                result = await conn.execute(statement)
+        return int(result.rowcount)
+
     async def list_for_owner(self, owner_id: str, *, limit: int, cursor: str | None) -> Page:
         """The owner's uploads, newest first (``created_at``, then id, descending)."""
         check_limit(limit)
@@ -263,6 +386,63 @@ class SqlAlchemyMediaRepository:
                 result = await conn.execute(statement)
         return int(result.rowcount)
 
+    async def usage_for_owner(self, owner_id: str) -> Usage:
+        """Declared bytes and count of the owner's uploads that did not fail.
+
+        One aggregate over the owner's rows (the listing index on ``owner_id`` finds them).
+        """
+        c = media_uploads.c
+        query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(c.file_size), 0)).where(
+            c.owner_id == owner_id, c.status != UploadStatus.FAILED.value
+        )
+        with translate_errors("usage_for_owner"):
+            async with self._engine.connect() as conn:
+                count, size = (await conn.execute(query)).one()
+        return Usage(bytes=int(size), count=int(count))
+
+    async def storage_tallies(self) -> tuple[StorageTally, ...]:
+        """Count and declared bytes per (provider, status), sorted by provider then status.
+
+        One ``GROUP BY`` that returns a handful of rows; it still reads every upload row (or
+        the whole status index), so callers cache it (the metrics endpoint keeps it 15 s).
+        """
+        c = media_uploads.c
+        query = (
+            sa.select(c.provider, c.status, sa.func.count(), sa.func.sum(c.file_size))
+            .group_by(c.provider, c.status)
+            .order_by(c.provider, c.status)
+        )
+        with translate_errors("storage_tallies"):
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+        return tuple(
+            StorageTally(
+                provider=provider, status=UploadStatus(status), count=int(count), bytes=int(size)
+            )
+            for provider, status, count, size in rows
+        )
+
+    async def recent_ready(self, limit: int) -> tuple[MediaUpload, ...]:
+        """Up to ``limit`` READY uploads, the most recently changed first (status index)."""
+        check_limit(limit)
+        c = media_uploads.c
+        query = (
+            sa.select(media_uploads)
+            .where(c.status == UploadStatus.READY.value)
+            .order_by(c.updated_at.desc(), c.id.desc())
+            .limit(limit)
+        )
+        with translate_errors("recent_ready"):
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(query)).mappings().all()
+        return tuple(_from_row(row) for row in rows)
+
+    async def ping(self) -> None:
+        """One round trip to the database; ``RepositoryUnavailable`` if it cannot answer."""
+        with translate_errors("ping"):
+            async with self._engine.connect() as conn:
+                await conn.execute(sa.select(sa.literal(1)))
+
     async def _one(self, condition: sa.ColumnElement[bool], action: str) -> MediaUpload | None:
         with translate_errors(action):
             async with self._engine.connect() as conn:
@@ -272,6 +452,46 @@ class SqlAlchemyMediaRepository:
                     .first()
                 )
         return _from_row(row) if row is not None else None
+
+
+def _ticket_to_json(ticket: DirectUploadTicket) -> dict[str, Any]:
+    return {
+        "providerUploadId": ticket.provider_upload_id,
+        "url": ticket.url,
+        "protocol": ticket.protocol.value,
+        "method": ticket.method,
+        "expiresAt": ticket.expires_at.astimezone(UTC).isoformat(),
+        "headers": dict(ticket.headers),
+        "playbackId": ticket.playback_id,
+        "assetId": ticket.asset_id,
+        "chunkSize": ticket.chunk_size,
+    }
+
+
+def _ticket_from_json(data: dict[str, Any]) -> DirectUploadTicket:
+    return DirectUploadTicket(
+        provider_upload_id=data["providerUploadId"],
+        url=data["url"],
+        protocol=UploadProtocol(data["protocol"]),
+        method=data["method"],
+        expires_at=datetime.fromisoformat(data["expiresAt"]),
+        headers=dict(data.get("headers") or {}),
+        playback_id=data.get("playbackId"),
+        asset_id=data.get("assetId"),
+        chunk_size=data.get("chunkSize"),
+    )
+
+
+def _record_from_row(row: sa.RowMapping) -> IdempotencyRecord:
+    ticket = row["ticket"]
+    return IdempotencyRecord(
+        owner_id=row["owner_id"],
+        key=row["key"],
+        fingerprint=row["fingerprint"],
+        upload_id=row["upload_id"],
+        created_at=row["created_at"],
+        ticket=_ticket_from_json(ticket) if ticket is not None else None,
+    )
 
 
 def _delivery_row(delivery: DeliveryKey, received_at: datetime) -> dict[str, Any]:

@@ -82,9 +82,14 @@ media_uploads = sa.Table(
     sa.Column("uploaded_at", UtcDateTime),
     sa.Column("ready_at", UtcDateTime),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("reconcile_after", UtcDateTime),
     sa.UniqueConstraint("provider", "provider_upload_id"),
 )
-"""One row per ``MediaUpload``; enums are stored as their values, metadata as a JSON object."""
+"""One row per ``MediaUpload``; enums are stored as their values, metadata as a JSON object.
+
+``reconcile_after`` is the reconciler's lease, not part of the model: a row claimed by one
+instance is skipped by every other claimer until then (and checked again no sooner).
+"""
 
 sa.Index(
     "ix_media_uploads_owner_listing",
@@ -105,3 +110,18 @@ webhook_deliveries = sa.Table(
     sa.Column("received_at", UtcDateTime, nullable=False, index=True),
 )
 """Webhook deliveries already applied, unique per provider; pruned after the retry window."""
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("owner_id", sa.String(255), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(128), nullable=False),
+    sa.Column("upload_id", sa.String(255), nullable=False),
+    sa.Column("ticket", JsonDocument),
+    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+)
+"""Create requests remembered under their owner's ``Idempotency-Key`` (at least 24 hours).
+
+``ticket`` (the provider's upload slot, as JSON) is null while the first request is under way.
+"""

@@ -1,0 +1,1 @@
+"""An example host application that embeds media-core (see README.md beside this file)."""

@@ -1,0 +1,704 @@
+"""The operator's HTTP surface: Prometheus metrics, the request middleware, ``/readyz``.
+
+:class:`ServiceMetrics` owns one ``CollectorRegistry`` per container (never the process-wide
+default registry, so several services in one process do not collide) and every metric below.
+Label values are bounded sets (provider names, statuses, route templates, outcomes): never a
+user id, an upload id or a file name.
+
+==========================================  =========  ==========================================
+metric                                      type       labels
+==========================================  =========  ==========================================
+media_uploads_created_total                 counter    provider
+media_uploads_finished_total                counter    provider, status (ready | failed)
+media_upload_failures_total                 counter    provider, code (cancelled, expired, ...)
+media_uploads_deleted_total                 counter    provider
+media_upload_ready_seconds                  histogram  provider: creation → READY
+media_upload_processing_seconds             histogram  provider: upload complete → READY
+media_upload_transfer_seconds               histogram  provider: creation → upload complete
+media_storage_bytes                         gauge      provider, status (declared file sizes)
+media_videos                                gauge      provider, status
+media_storage_stats_age_seconds             gauge      age of the cached storage figures
+media_storage_stats_errors_total            counter    storage figures that could not be read
+media_webhook_deliveries_total              counter    provider, outcome
+media_provider_requests_total               counter    provider, operation, outcome
+media_provider_request_seconds              histogram  provider, operation
+media_rate_limited_total                    counter    route
+media_reconciler_runs_total                 counter    outcome (ok | error)
+media_reconciler_run_seconds                histogram
+media_reconciler_checked_total              counter    stale uploads claimed
+media_reconciler_fixes_total                counter    change (applied | expired | abandoned)
+media_reconciler_upload_errors_total        counter    uploads left for a later pass
+media_reconciler_last_success_timestamp_seconds  gauge
+media_provider_circuit_state                gauge      provider, state (closed | open | half_open)
+media_provider_circuit_opened               gauge      times the circuit opened
+media_errors_reported_total                 counter    where (request, event subscriber, ...)
+media_http_requests_total                   counter    route, method, status
+media_http_request_seconds                  histogram  route, method
+==========================================  =========  ==========================================
+
+The upload counters and histograms come from domain events (:meth:`ServiceMetrics.observe_event`
+is subscribed to the in-process publisher), so they count what this process changed; summed over
+instances they count every change once. Storage figures come from one grouped query
+(``storage_tallies``), cached for ``storage_ttl`` seconds (15 by default), so a scrape every few
+seconds costs at most one query per TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Protocol, cast
+
+from aiohttp import web
+from attrs import frozen
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+from entrypoints.http.problems import problem_response
+from entrypoints.observability import REQUEST_ID
+from media_core import errors
+from media_core.events import (
+    DomainEvent,
+    UploadDeleted,
+    UploadFailed,
+    UploadProcessing,
+    UploadReady,
+    UploadRequested,
+)
+from media_core.model import UploadStatus
+from media_core.ports import StorageTally
+
+log = logging.getLogger("entrypoints.http.access")
+
+VIDEO_BUCKETS = (
+    1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0,
+    1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
+)  # fmt: skip
+"""Seconds to a day: a short clip is ready in seconds, a long 4K film in hours."""
+CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""Seconds of one provider API call or one HTTP request."""
+RECONCILER_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
+
+UNMATCHED_ROUTE = "unmatched"
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_SHAPE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+_SECRET_PATH_PARAMETERS = frozenset({"token"})
+
+
+class StorageSource(Protocol):
+    """Where the storage figures come from (both repository adapters)."""
+
+    async def storage_tallies(self) -> tuple[StorageTally, ...]:
+        """Count and bytes per (provider, status)."""
+        ...
+
+
+class StorageCollector(Collector):
+    """``media_storage_bytes`` and ``media_videos`` from a cached ``storage_tallies`` snapshot.
+
+    ``collect`` is synchronous (prometheus-client calls it while rendering), so the ``/metrics``
+    handler first awaits :meth:`refresh`, which queries the source at most once per ``ttl``.
+    A failed query keeps the previous snapshot (its age shows in
+    ``media_storage_stats_age_seconds``) rather than failing the scrape.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        ttl: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._source: StorageSource | None = None
+        self._tallies: tuple[StorageTally, ...] = ()
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+        self.errors = Counter(
+            "media_storage_stats_errors",
+            "Storage figures that could not be read from the repository.",
+            registry=registry,
+        )
+        registry.register(self)
+
+    def bind(self, source: StorageSource | None) -> None:
+        """Read figures from ``source`` from now on (None: no storage figures)."""
+        self._source = source
+        self._fetched_at = None
+
+    async def refresh(self) -> None:
+        """Query the source if the snapshot is older than the TTL."""
+        if self._source is None:
+            return
+        async with self._lock:
+            now = self._clock()
+            if self._fetched_at is not None and now - self._fetched_at < self.ttl:
+                return
+            try:
+                self._tallies = await self._source.storage_tallies()
+            except errors.RepositoryUnavailable as exc:
+                self.errors.inc()
+                log.warning("storage figures unavailable: %s", exc.detail)
+                return
+            self._fetched_at = now
+
+    def collect(self) -> Iterable[Metric]:
+        """The cached figures, with a zero for every status of every provider seen."""
+        size = GaugeMetricFamily(
+            "media_storage_bytes",
+            "Declared bytes of stored uploads, by provider and status.",
+            labels=["provider", "status"],
+        )
+        videos = GaugeMetricFamily(
+            "media_videos", "Stored uploads, by provider and status.", labels=["provider", "status"]
+        )
+        figures = {(t.provider, t.status): t for t in self._tallies}
+        for provider in sorted({t.provider for t in self._tallies}):
+            for status in UploadStatus:
+                tally = figures.get((provider, status))
+                labels = [provider, status.value]
+                size.add_metric(labels, tally.bytes if tally else 0)
+                videos.add_metric(labels, tally.count if tally else 0)
+        yield size
+        yield videos
+        if self._fetched_at is not None:
+            yield GaugeMetricFamily(
+                "media_storage_stats_age_seconds",
+                "Seconds since the storage figures were read.",
+                value=self._clock() - self._fetched_at,
+            )
+
+    def describe(self) -> Iterable[Metric]:
+        """Nothing up front: the families depend on the snapshot."""
+        return ()
+
+
+class ReconcileReportLike(Protocol):
+    """What :meth:`ReconcilerMetrics.record_report` reads (a ``ReconcileReport``)."""
+
+    @property
+    def claimed(self) -> int:
+        """Stale uploads the pass leased."""
+        ...
+
+    @property
+    def applied(self) -> int:
+        """Provider events that changed an upload."""
+        ...
+
+    @property
+    def expired(self) -> int:
+        """Uploads failed because their upload URL expired."""
+        ...
+
+    @property
+    def abandoned(self) -> int:
+        """Uploads failed because their create never got a provider slot."""
+        ...
+
+    @property
+    def errors(self) -> int:
+        """Uploads left for a later pass."""
+        ...
+
+
+class ReconcilerMetrics:
+    """What the reconciler records: call :meth:`record_report` after every pass.
+
+    ``container.metrics().reconciler.record_report(report, seconds=...)`` after a pass that
+    returned a report, ``record_failure(seconds=...)`` after one that raised. The uploads' own
+    counters (finished, failures) move through the domain events as usual.
+    """
+
+    FIXES = ("applied", "expired", "abandoned")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.runs = Counter(
+            "media_reconciler_runs", "Reconciler passes.", ["outcome"], registry=registry
+        )
+        self.run_seconds = Histogram(
+            "media_reconciler_run_seconds",
+            "Duration of a reconciler pass.",
+            buckets=RECONCILER_BUCKETS,
+            registry=registry,
+        )
+        self.checked = Counter(
+            "media_reconciler_checked", "Stale uploads the reconciler claimed.", registry=registry
+        )
+        self.fixes = Counter(
+            "media_reconciler_fixes",
+            "Uploads a reconciler pass changed: applied (a provider event), expired, abandoned.",
+            ["change"],
+            registry=registry,
+        )
+        self.upload_errors = Counter(
+            "media_reconciler_upload_errors",
+            "Uploads a pass could not check (provider or store failed); retried later.",
+            registry=registry,
+        )
+        self.last_success = Gauge(
+            "media_reconciler_last_success_timestamp_seconds",
+            "Unix time of the last reconciler pass that completed.",
+            registry=registry,
+        )
+        for change in self.FIXES:
+            self.fixes.labels(change)
+        for outcome in ("ok", "error"):
+            self.runs.labels(outcome)
+
+    def record_report(self, report: ReconcileReportLike, *, seconds: float) -> None:
+        """Count one completed pass and what it changed."""
+        self.runs.labels("ok").inc()
+        self.run_seconds.observe(seconds)
+        self.checked.inc(report.claimed)
+        self.fixes.labels("applied").inc(report.applied)
+        self.fixes.labels("expired").inc(report.expired)
+        self.fixes.labels("abandoned").inc(report.abandoned)
+        self.upload_errors.inc(report.errors)
+        self.last_success.set_to_current_time()
+
+    def record_failure(self, *, seconds: float) -> None:
+        """Count one pass that raised before it could report."""
+        self.runs.labels("error").inc()
+        self.run_seconds.observe(seconds)
+
+
+class BreakerLike(Protocol):
+    """A provider circuit breaker (``adapters.providers._breaker.CircuitBreaker``)."""
+
+    def snapshot(self) -> Any:
+        """A ``BreakerSnapshot``: provider, state (an enum with ``.value``), retry_after, ..."""
+        ...
+
+
+class CircuitCollector(Collector):
+    """``media_provider_circuit_state{provider,state}``: 1 for the current state, 0 for others."""
+
+    STATES = ("closed", "open", "half_open")
+
+    def __init__(self) -> None:
+        self.breaker: BreakerLike | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        """The breaker's state now, if there is a breaker."""
+        if self.breaker is None:
+            return
+        snapshot = self.breaker.snapshot()
+        family = GaugeMetricFamily(
+            "media_provider_circuit_state",
+            "The provider circuit breaker's state (1 = current).",
+            labels=["provider", "state"],
+        )
+        for state in self.STATES:
+            family.add_metric([snapshot.provider, state], 1 if snapshot.state.value == state else 0)
+        yield family
+        yield GaugeMetricFamily(
+            "media_provider_circuit_opened",
+            "How many times the provider circuit opened since the process started.",
+            value=snapshot.opened_count,
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        """Nothing up front: there may be no breaker."""
+        return ()
+
+
+class ServiceMetrics:
+    """Every metric of one service, in its own registry; see the module docstring."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        storage_ttl: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.uploads_created = Counter(
+            "media_uploads_created", "Upload slots handed out.", ["provider"], registry=r
+        )
+        self.uploads_finished = Counter(
+            "media_uploads_finished",
+            "Uploads that reached a final status (ready or failed).",
+            ["provider", "status"],
+            registry=r,
+        )
+        self.upload_failures = Counter(
+            "media_upload_failures",
+            "Failed uploads by failure code.",
+            ["provider", "code"],
+            registry=r,
+        )
+        self.uploads_deleted = Counter(
+            "media_uploads_deleted", "Uploads deleted.", ["provider"], registry=r
+        )
+        self.ready_seconds = Histogram(
+            "media_upload_ready_seconds",
+            "Seconds from the upload request to READY.",
+            ["provider"],
+            buckets=VIDEO_BUCKETS,
+            registry=r,
+        )
+        self.processing_seconds = Histogram(
+            "media_upload_processing_seconds",
+            "Seconds from the upload's completion (provider processing began) to READY.",
+            ["provider"],
+            buckets=VIDEO_BUCKETS,
+            registry=r,
+        )
+        self.transfer_seconds = Histogram(
+            "media_upload_transfer_seconds",
+            "Seconds from the upload request until the provider had the bytes.",
+            ["provider"],
+            buckets=VIDEO_BUCKETS,
+            registry=r,
+        )
+        self.webhooks = Counter(
+            "media_webhook_deliveries",
+            "Webhook deliveries by provider and outcome.",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self.provider_requests = Counter(
+            "media_provider_requests",
+            "Provider API call attempts by outcome (ok, rejected, throttled, server_error, "
+            "timeout, transport_error).",
+            ["provider", "operation", "outcome"],
+            registry=r,
+        )
+        self.provider_seconds = Histogram(
+            "media_provider_request_seconds",
+            "Seconds per provider API call attempt.",
+            ["provider", "operation"],
+            buckets=CALL_BUCKETS,
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "media_rate_limited", "Requests refused by a rate limit (429).", ["route"], registry=r
+        )
+        self.errors_reported = Counter(
+            "media_errors_reported",
+            "Unexpected exceptions reported, by where they happened.",
+            ["where"],
+            registry=r,
+        )
+        self.http_requests = Counter(
+            "media_http_requests",
+            "HTTP requests by route template, method and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.http_seconds = Histogram(
+            "media_http_request_seconds",
+            "Seconds to answer an HTTP request, by route template and method.",
+            ["route", "method"],
+            buckets=CALL_BUCKETS,
+            registry=r,
+        )
+        self.reconciler = ReconcilerMetrics(r)
+        self.circuit = CircuitCollector()
+        r.register(self.circuit)
+        self.storage = StorageCollector(r, ttl=storage_ttl, clock=clock)
+
+    async def observe_event(self, event: DomainEvent) -> None:
+        """Subscriber for the in-process publisher: moves the upload counters and histograms."""
+        upload = event.upload
+        provider = upload.provider
+        if isinstance(event, UploadRequested):
+            self.uploads_created.labels(provider).inc()
+        elif isinstance(event, UploadProcessing):
+            if upload.uploaded_at is not None:
+                seconds = (upload.uploaded_at - upload.created_at).total_seconds()
+                self.transfer_seconds.labels(provider).observe(max(0.0, seconds))
+        elif isinstance(event, UploadReady):
+            self.uploads_finished.labels(provider, UploadStatus.READY.value).inc()
+            if upload.ready_at is not None:
+                total = (upload.ready_at - upload.created_at).total_seconds()
+                self.ready_seconds.labels(provider).observe(max(0.0, total))
+                # uploaded_at equals ready_at when READY came without a PROCESSING event
+                # (Cloudflare): then the processing time is unknown, not zero.
+                if upload.uploaded_at is not None and upload.uploaded_at < upload.ready_at:
+                    processing = (upload.ready_at - upload.uploaded_at).total_seconds()
+                    self.processing_seconds.labels(provider).observe(processing)
+        elif isinstance(event, UploadFailed):
+            self.uploads_finished.labels(provider, UploadStatus.FAILED.value).inc()
+            code = upload.failure_code.value if upload.failure_code else "unknown"
+            self.upload_failures.labels(provider, code).inc()
+        elif isinstance(event, UploadDeleted):
+            self.uploads_deleted.labels(provider).inc()
+
+    def provider_observer(self, provider: str) -> Callable[[str, str, float], None]:
+        """An ``HttpPolicy.on_attempt`` callback for ``provider``."""
+
+        def on_attempt(operation: str, outcome: str, seconds: float) -> None:
+            self.provider_requests.labels(provider, operation, outcome).inc()
+            self.provider_seconds.labels(provider, operation).observe(seconds)
+
+        return on_attempt
+
+    def observe_webhook(self, provider: str, outcome: str) -> None:
+        """Count one webhook delivery."""
+        self.webhooks.labels(provider, outcome).inc()
+
+    def count_error(self, where: str) -> None:
+        """Count one reported unexpected exception."""
+        self.errors_reported.labels(where).inc()
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered HTTP request."""
+        self.http_requests.labels(route, method, str(status)).inc()
+        self.http_seconds.labels(route, method).observe(seconds)
+        if status == 429:
+            self.rate_limited.labels(route).inc()
+
+    def render(self) -> bytes:
+        """The exposition text of every metric (call :meth:`StorageCollector.refresh` first)."""
+        return generate_latest(self.registry)
+
+
+def webhook_rejection_outcome(error: errors.WebhookRejected) -> str:
+    """The ``outcome`` label of a refused delivery."""
+    if isinstance(error, errors.InvalidSignature):
+        return "bad_signature"
+    if isinstance(error, errors.StaleWebhook):
+        return "stale"
+    return "malformed"
+
+
+# --- application wiring ------------------------------------------------------------------------
+
+METRICS = web.AppKey("media_core_metrics", ServiceMetrics)
+
+
+@frozen
+class MetricsAccess:
+    """Who may read ``/metrics``: ``off`` (not mounted), ``open``, or ``token`` (bearer)."""
+
+    mode: str = "off"
+    token: str | None = None
+
+    def allows(self, authorization: str | None) -> bool:
+        """True if a request with this Authorization header may read the metrics."""
+        if self.mode == "open":
+            return True
+        if self.mode != "token" or not self.token or not authorization:
+            return False
+        scheme, _, credential = authorization.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            credential.strip().encode(), self.token.encode()
+        )
+
+
+METRICS_ACCESS = web.AppKey("media_core_metrics_access", MetricsAccess)
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    """``GET /metrics``: the Prometheus text format."""
+    if not request.app[METRICS_ACCESS].allows(request.headers.get("Authorization")):
+        raise errors.NotAuthenticated("a valid metrics bearer token is required")
+    metrics = request.app[METRICS]
+    await metrics.storage.refresh()
+    return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def route_template(request: web.Request) -> str:
+    """The matched route's template (``/api/v1/media/status/{id}``), or ``unmatched``."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED_ROUTE
+
+
+def incoming_request_id(value: str | None) -> str:
+    """The client's ``X-Request-ID`` if it is a sane token, else a fresh one."""
+    if value and _REQUEST_ID_SHAPE.match(value):
+        return value
+    return uuid.uuid4().hex
+
+
+def _logged_path(request: web.Request) -> str:
+    """The path, with capability tokens in it (fake upload URLs) hidden; never the query."""
+    path = request.path
+    for name, value in request.match_info.items():
+        if name in _SECRET_PATH_PARAMETERS and value:
+            path = path.replace(value, "[REDACTED]")
+    return path
+
+
+REQUEST_ID_KEY = web.RequestKey("media_core_request_id", str)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def observe_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id in and out, one access log line, and the HTTP metrics, for every request.
+
+    The id comes from ``X-Request-ID`` (or is made up), is set in :data:`REQUEST_ID` for every
+    log line the request causes, and is echoed in the response (see :func:`echo_request_id`).
+    Sits outside the problem middleware, so it sees the final status of every answer.
+    """
+    request_id = incoming_request_id(request.headers.get(REQUEST_ID_HEADER))
+    request[REQUEST_ID_KEY] = request_id
+    context_token = REQUEST_ID.set(request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away before the answer
+        raise
+    else:
+        status = response.status
+        return response
+    finally:
+        seconds = time.perf_counter() - started
+        route = route_template(request)
+        metrics = request.app.get(METRICS)
+        if metrics is not None:
+            metrics.observe_request(route, request.method, status, seconds)
+        log.info(
+            "%s %s %s",
+            request.method,
+            route,
+            status,
+            extra={
+                "method": request.method,
+                "route": route,
+                "path": _logged_path(request),
+                "status": status,
+                "seconds": round(seconds, 6),
+            },
+        )
+        REQUEST_ID.reset(context_token)
+
+
+async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: put the request id on every response, streamed ones too."""
+    request_id = request.get(REQUEST_ID_KEY)
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
+
+
+# --- readiness ---------------------------------------------------------------------------------
+
+ReadinessCheck = Callable[[], Awaitable[Mapping[str, Any] | None]]
+"""Raises (or times out) when not ready; may return details to show."""
+
+READINESS_CHECKS = web.AppKey("media_core_readiness_checks", dict[str, ReadinessCheck])
+READINESS_TIMEOUT_SECONDS = 2.0
+
+
+def add_readiness_check(app: web.Application, name: str, check: ReadinessCheck) -> None:
+    """Make ``/readyz`` also depend on ``check`` (before the application starts)."""
+    app[READINESS_CHECKS][name] = check
+
+
+async def _run_check(check: ReadinessCheck) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            details = await check()
+    except TimeoutError:
+        result: dict[str, Any] = {"status": "down", "error": "timeout"}
+    except errors.MediaCoreError as exc:
+        log.warning("readiness check failed: %s", exc.detail)
+        result = {"status": "down", "error": exc.code}
+    except Exception as exc:
+        log.warning("readiness check failed: %s: %s", type(exc).__name__, exc)
+        result = {"status": "down", "error": type(exc).__name__}
+    else:
+        result = {"status": "ok", **(details or {})}
+    result["seconds"] = round(time.perf_counter() - started, 6)
+    return result
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """``GET /readyz``: 200 when every dependency answers, else a 503 problem with the checks.
+
+    Errors are named by code only: a readiness probe is no place for connection strings.
+    """
+    checks = request.app[READINESS_CHECKS]
+    names = sorted(checks)
+    results = await asyncio.gather(*(_run_check(checks[name]) for name in names))
+    report = dict(zip(names, results, strict=True))
+    down = [name for name, result in report.items() if result["status"] != "ok"]
+    if not down:
+        return web.json_response({"status": "ready", "checks": report})
+    return problem_response(
+        status=503,
+        code="not-ready",
+        title="Not ready",
+        detail=f"not ready: {', '.join(down)}",
+        instance=request.path,
+        extra={"checks": report},
+        headers={"Retry-After": "5"},
+    )
+
+
+def watch_dependencies(
+    app: web.Application,
+    *,
+    repository: object,
+    redis_client: object | None,
+    breaker: BreakerLike | None = None,
+) -> None:
+    """Read storage figures from ``repository``; make ``/readyz`` check the dependencies.
+
+    Called once the container's resources are up: the database (a repository without ``ping``,
+    such as a host's own, has no check), Redis when configured, and the provider's circuit
+    breaker when there is one (an OPEN circuit is not ready: requests would answer 503).
+    """
+    metrics = app.get(METRICS)
+    if metrics is not None and hasattr(repository, "storage_tallies"):
+        metrics.storage.bind(cast(StorageSource, repository))
+    if breaker is not None:
+        if metrics is not None:
+            metrics.circuit.breaker = breaker
+        add_readiness_check(app, "provider_circuit", _circuit_check(breaker))
+    ping = getattr(repository, "ping", None)
+    if ping is not None:
+
+        async def database() -> None:
+            await ping()
+
+        add_readiness_check(app, "database", database)
+    if redis_client is not None:
+        redis_ping = getattr(redis_client, "ping")  # noqa: B009 - any client with an async ping
+
+        async def redis() -> None:
+            await redis_ping()
+
+        add_readiness_check(app, "redis", redis)
+
+
+def add_operator_routes(app: web.Application) -> None:
+    """Mount ``/readyz``, and ``/metrics`` unless its access mode is ``off``."""
+    app.router.add_get("/readyz", readyz)
+    access = app.get(METRICS_ACCESS)
+    if access is not None and access.mode != "off":
+        app.router.add_get("/metrics", metrics_endpoint)
+
+
+class CircuitOpen(Exception):
+    """The provider circuit is open (a readiness failure, named by this class)."""
+
+
+def _circuit_check(breaker: BreakerLike) -> ReadinessCheck:
+    async def check() -> Mapping[str, Any]:
+        snapshot = breaker.snapshot()
+        if snapshot.state.value == "open":
+            raise CircuitOpen(f"retry after {snapshot.retry_after:.0f}s")
+        return {"state": snapshot.state.value, "provider": snapshot.provider}
+
+    return check
