@@ -562,6 +562,7 @@ def document() -> dict[str, Any]:
                             "content": {"text/plain": {"schema": {"type": "string"}}},
                         },
                         "401": _problem("METRICS_MODE=token and no or a wrong token."),
+                        "404": _problem("METRICS_MODE=off: not served."),
                     },
                 }
             },
