@@ -1,15 +1,16 @@
 """Schemathesis against our own OpenAPI document, served by the real service in-process.
 
 Every documented operation (but the endless live-event stream and the web page's files) gets a
-bounded, seeded set of generated requests, with a valid bearer token so the authenticated paths
-are reached: no answer may be a 5xx, and every answer must match the document (status, content
-type, headers, body schema).
+bounded, seeded set of generated requests, valid and invalid ones, with a valid bearer token so
+the authenticated paths are reached: no answer may be a 5xx, and every answer must match the
+document (status, content type, headers, body schema).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import hypothesis
 import pytest
 import schemathesis
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -48,7 +50,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
     async def serve() -> None:
         stop = asyncio.Event()
         holder["stop"] = (asyncio.get_running_loop(), stop)
-        async with running_service(service_settings(data_dir)) as service:
+        settings = service_settings(data_dir, metrics_mode="open")
+        async with running_service(settings) as service:
             holder["service"] = service
             ready.set()
             await stop.wait()
@@ -76,6 +79,8 @@ def test_every_operation_survives_generated_requests(live: RunningService) -> No
     schema = schemathesis.openapi.from_url(f"{live.base_url}/api/v1/openapi.json")
     headers = live.auth("fuzzer")
     tested: list[str] = []
+    failures: list[str] = []
+    statuses: Counter[int] = Counter()
     for result in schema.get_all_operations():
         operation = result.ok()
         if operation.definition.raw.get("operationId") in SKIPPED:
@@ -89,9 +94,22 @@ def test_every_operation_survives_generated_requests(live: RunningService) -> No
             database=None,
             suppress_health_check=list(hypothesis.HealthCheck),
         )
-        @hypothesis.given(case=operation.as_strategy())
+        @hypothesis.given(
+            case=operation.as_strategy(GenerationMode.POSITIVE)
+            | operation.as_strategy(GenerationMode.NEGATIVE)
+        )
         def fuzz(case: Any) -> None:
-            case.call_and_validate(base_url=live.base_url, headers=headers, checks=CHECKS)
+            response = case.call_and_validate(
+                base_url=live.base_url, headers=headers, checks=CHECKS
+            )
+            statuses[response.status_code] += 1
 
-        fuzz()
+        try:
+            fuzz()
+        except BaseExceptionGroup as exc:  # collect every operation's failures before failing
+            failures.append(f"{operation.label}: {exc}")
+    assert not failures, "\n\n".join(failures)
     assert len(tested) >= 10, tested
+    assert sum(statuses.values()) >= 10 * len(tested), statuses
+    assert sum(n for status, n in statuses.items() if status < 300) > 0, statuses
+    print(f"\n{len(tested)} operations, {sum(statuses.values())} requests: {dict(statuses)}")

@@ -318,6 +318,16 @@ async def test_the_service_runs_the_reconciler_in_the_background(tmp_path: Path)
             await asyncio.sleep(0.05)
         assert stored is not None
         assert stored.failure_code is FailureCode.PROVIDER_ERROR
+        metrics = await resolve(service.container.metrics)
+        for _ in range(100):
+            fixed = metrics.registry.get_sample_value(
+                "media_reconciler_fixes_total", {"change": "abandoned"}
+            )
+            if fixed:
+                break
+            await asyncio.sleep(0.05)
+        assert fixed == 1.0
+        assert metrics.registry.get_sample_value("media_reconciler_runs_total", {"outcome": "ok"})
 
 
 def test_tickets_survive_the_sql_round_trip() -> None:

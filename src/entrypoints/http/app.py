@@ -7,6 +7,7 @@ import contextlib
 import inspect
 import logging
 import random
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -31,6 +32,7 @@ from entrypoints.http.metrics import (
     METRICS_ACCESS,
     READINESS_CHECKS,
     MetricsAccess,
+    ServiceMetrics,
     add_operator_routes,
     echo_request_id,
     observe_requests,
@@ -123,22 +125,29 @@ async def _resilience(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     reconciler: Reconciler = await resolve(container.reconciler)
-    task = asyncio.create_task(_reconcile_forever(reconciler, interval))
+    metrics: ServiceMetrics = await resolve(container.metrics)
+    task = asyncio.create_task(_reconcile_forever(reconciler, interval, metrics))
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
 
 
-async def _reconcile_forever(reconciler: Reconciler, interval: float) -> None:
+async def _reconcile_forever(
+    reconciler: Reconciler, interval: float, metrics: ServiceMetrics
+) -> None:
     """One reconciler pass every ``interval`` seconds (jittered, so instances do not align)."""
     while True:
         await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311 - jitter only
+        started = time.perf_counter()
         try:
-            await reconciler.run_once()
+            report = await reconciler.run_once()
         except Exception:
             # The next pass tries again; a database outage must not end the loop.
+            metrics.reconciler.record_failure(seconds=time.perf_counter() - started)
             log.exception("reconciler pass failed")
+        else:
+            metrics.reconciler.record_report(report, seconds=time.perf_counter() - started)
 
 
 async def _maybe_await(value: object) -> None:

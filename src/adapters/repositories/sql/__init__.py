@@ -11,8 +11,11 @@ Running it::
 
 Tables: ``media_uploads`` (one row per upload; unique id, playback id, and (provider, provider
 upload id); indexes for listing an owner's uploads newest first and for the reconciler's scan by
-status and ``updated_at``) and ``webhook_deliveries`` (unique (provider, delivery id), pruned by
-``received_at`` with :meth:`SqlAlchemyMediaRepository.prune_deliveries`). Our migrations record
+status and ``updated_at``; ``reconcile_after`` is the reconciler's lease, claimed with ``FOR UPDATE
+SKIP LOCKED`` by :meth:`SqlAlchemyMediaRepository.claim_stale`), ``webhook_deliveries`` (unique
+(provider, delivery id), pruned by ``received_at`` with
+:meth:`SqlAlchemyMediaRepository.prune_deliveries`) and ``idempotency_keys`` (one row per owner and
+``Idempotency-Key``, pruned by ``created_at``). Our migrations record
 their revision in their own table, ``media_core_alembic_version`` (:data:`VERSION_TABLE`), so
 they never touch a host application's ``alembic_version``.
 
@@ -75,6 +78,7 @@ from adapters.repositories.sql._repository import SqlAlchemyMediaRepository, is_
 from adapters.repositories.sql._schema import (
     VERSION_TABLE,
     UtcDateTime,
+    idempotency_keys,
     media_uploads,
     metadata,
     webhook_deliveries,
@@ -92,6 +96,7 @@ __all__ = [
     "async_url",
     "create_engine",
     "head_revision",
+    "idempotency_keys",
     "is_unavailable",
     "media_uploads",
     "metadata",
