@@ -23,6 +23,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiosqlite
+import asyncpg
 import jwt
 from aiohttp import web
 
@@ -103,8 +105,6 @@ class Postgres:
         self.url = url
 
     async def start(self) -> None:
-        import asyncpg
-
         self.pool = await asyncpg.create_pool(self.url, min_size=10, max_size=10)
 
     async def apply(self, event: dict[str, Any]) -> str:
@@ -169,8 +169,6 @@ class Sqlite:
         self.lock = asyncio.Lock()
 
     async def start(self) -> None:
-        import aiosqlite
-
         self.conn = await aiosqlite.connect(self.path, isolation_level=None)
         self.conn.row_factory = aiosqlite.Row
         await self.conn.execute("PRAGMA journal_mode = WAL")
@@ -215,10 +213,10 @@ class Sqlite:
                     ),
                 )
                 await self.conn.execute("COMMIT")
-                return "applied"
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
+            return "applied"
 
     async def get(self, upload_id: str) -> Any:
         cursor = await self.conn.execute(

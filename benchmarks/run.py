@@ -35,9 +35,12 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import jwt
 import sqlalchemy as sa
+
+from adapters.repositories.sql import media_uploads
 
 ROOT = Path(__file__).resolve().parents[1]
 LUA = ROOT / "benchmarks" / "wrk"
@@ -111,8 +114,6 @@ def database(kind: str, postgres: str, workdir: Path) -> Iterator[str]:
 
 
 def _pg_admin(url: str, statement: str) -> None:
-    import asyncpg
-
     async def run() -> None:
         conn = await asyncpg.connect(url)
         try:
@@ -138,8 +139,6 @@ def seed(url: str, count: int, *, prefix: str) -> list[str]:
     ids = [f"{prefix}{index:08d}" for index in range(count)]
     now = datetime.now(UTC)
     if url.startswith("sqlite"):
-        from adapters.repositories.sql import media_uploads
-
         engine = sa.create_engine(url)
         rows = [
             {
@@ -169,8 +168,6 @@ def seed(url: str, count: int, *, prefix: str) -> list[str]:
                 conn.execute(media_uploads.insert(), rows[start : start + 20_000])
         engine.dispose()
         return ids
-
-    import asyncpg
 
     metadata_json = json.dumps(
         {"title": "Bench", "description": "", "visibility": "PUBLIC", "extra": {}}
@@ -376,10 +373,7 @@ def measure(
                         raw["socket_errors"],
                     )
                 )
-                print(
-                    f"  {app:8} {db:10} {route:8} c={conns:<3} {raw['rps']:9.1f} req/s  p50 {raw['p50_ms']:.2f} ms  p99 {raw['p99_ms']:.2f} ms  non-2xx {raw['non_2xx']}",
-                    flush=True,
-                )
+                print(f"  {app:8} {db:10} {route:8} c={conns:<3} {_line(raw)}", flush=True)
     return results
 
 
@@ -418,10 +412,7 @@ def scale(postgres: str, workdir: Path, seconds: int) -> list[Result]:
                             rows=stored,
                         )
                     )
-                    print(
-                        f"  scale {stored:>9} rows {route:8} {raw['rps']:9.1f} req/s  p50 {raw['p50_ms']:.2f}  p99 {raw['p99_ms']:.2f}",
-                        flush=True,
-                    )
+                    print(f"  scale {stored:>9} rows {route:8} {_line(raw)}", flush=True)
     return results
 
 
@@ -485,17 +476,26 @@ def _status_field(pid: int, name: str) -> float:
 # -- report ------------------------------------------------------------------------------------
 
 
+def _line(raw: dict[str, Any]) -> str:
+    return (
+        f"{raw['rps']:9.1f} req/s  p50 {raw['p50_ms']:.2f} ms  p99 {raw['p99_ms']:.2f} ms"
+        f"  non-2xx {raw['non_2xx']}"
+    )
+
+
 def versions() -> str:
     names = ["aiohttp", "sqlalchemy", "asyncpg", "aiosqlite", "attrs", "cattrs"]
     found = []
     for name in names:
         with contextlib.suppress(importlib_metadata.PackageNotFoundError):
             found.append(f"{name} {importlib_metadata.version(name)}")
-    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
-    wrk_version = subprocess.run(
-        ["wrk", "--version"], capture_output=True, text=True
-    ).stdout.splitlines()[0:1]
-    return f"Python {platform.python_version()}; {', '.join(found)}; {pg}; {' '.join(wrk_version)}"
+    pg = subprocess.run(
+        ["psql", "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    wrk_out = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    wrk_version = wrk_out.stdout.splitlines()[0].split(" Copyright")[0] if wrk_out.stdout else "wrk"
+    python = f"Python {platform.python_version()}"
+    return f"{python}; {', '.join(found)}; {pg}; {wrk_version}"
 
 
 def cpu_model() -> str:
@@ -506,63 +506,79 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _header(seconds: int) -> list[str]:
+    memory_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
+    return [
+        "# Benchmarks",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `nox -s bench` on {CORES} cores "
+        f"({cpu_model()}), {memory_gib} GiB. Server pinned to core 0, wrk (1 thread) to core 1; "
+        f"{seconds} s per run; everything on 127.0.0.1.",
+        "",
+        f"Versions: {versions()}.",
+        "",
+        "**Floor** = `benchmarks/floor.py`: a bare aiohttp app doing the same unavoidable work "
+        "(HMAC or JWT check, JSON, the same SQL statements in one transaction, the same "
+        "response body) with no layers.",
+        "",
+        "| route | database | conns | service req/s | floor req/s | service/floor "
+        "| service p50 ms | service p99 ms | floor p99 ms | non-2xx |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+
+def _comparison_row(service: Result, floor: Result | None) -> str:
+    ratio = f"{service.rps / floor.rps:.2f}" if floor and floor.rps else "n/a"
+    floor_rps = f"{floor.rps:,.0f}" if floor else "n/a"
+    floor_p99 = f"{floor.p99_ms:.2f}" if floor else "n/a"
+    return (
+        f"| {service.route} | {service.db} | {service.connections} | {service.rps:,.0f} "
+        f"| {floor_rps} | {ratio} | {service.p50_ms:.2f} | {service.p99_ms:.2f} | {floor_p99} "
+        f"| {service.non_2xx} |"
+    )
+
+
+def _scale_lines(scale_results: list[Result]) -> list[str]:
+    lines = [
+        "",
+        "## Scale (PostgreSQL, service, 64 connections)",
+        "",
+        "| route | uploads stored | req/s | p50 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    by_route: dict[str, list[Result]] = {}
+    for r in scale_results:
+        lines.append(f"| {r.route} | {r.rows:,} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |")
+        by_route.setdefault(r.route, []).append(r)
+    lines.append("")
+    for route, pair in by_route.items():
+        if len(pair) == 2 and pair[0].p99_ms:
+            ratio = pair[1].p99_ms / pair[0].p99_ms
+            lines.append(f"- p99 of {route} at 1M rows / at 10k rows: {ratio:.2f}")
+    return lines
+
+
 def report(
     results: list[Result],
     scale_results: list[Result],
     memory: dict[str, float] | None,
     seconds: int,
 ) -> str:
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `nox -s bench` on {CORES} cores ({cpu_model()}), "
-        f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB. "
-        f"Server pinned to core 0, wrk (1 thread) to core 1; {seconds} s per run; all on 127.0.0.1.",
-        "",
-        f"Versions: {versions()}.",
-        "",
-        "**Floor** = `benchmarks/floor.py`: a bare aiohttp app doing the same unavoidable work (HMAC or JWT "
-        "check, JSON, the same SQL statements in one transaction, the same response body) with no layers.",
-        "",
-        "| route | database | connections | service req/s | floor req/s | service/floor | service p50 ms | service p99 ms | floor p99 ms | non-2xx |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    """The markdown of docs/benchmarks.md."""
+    lines = _header(seconds)
     floor = {(r.db, r.route, r.connections): r for r in results if r.app == "floor"}
     for r in results:
-        if r.app != "service":
-            continue
-        f = floor.get((r.db, r.route, r.connections))
-        ratio = f"{r.rps / f.rps:.2f}" if f and f.rps else "n/a"
-        lines.append(
-            f"| {r.route} | {r.db} | {r.connections} | {r.rps:,.0f} | {f.rps if f else float('nan'):,.0f} | {ratio} | "
-            f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {f.p99_ms if f else float('nan'):.2f} | {r.non_2xx} |"
-        )
+        if r.app == "service":
+            lines.append(_comparison_row(r, floor.get((r.db, r.route, r.connections))))
     if scale_results:
-        lines += [
-            "",
-            "## Scale (PostgreSQL, service, 64 connections)",
-            "",
-            "| route | uploads stored | req/s | p50 ms | p99 ms |",
-            "|---|---:|---:|---:|---:|",
-        ]
-        for r in scale_results:
-            lines.append(
-                f"| {r.route} | {r.rows:,} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |"
-            )
-        by_route: dict[str, list[Result]] = {}
-        for r in scale_results:
-            by_route.setdefault(r.route, []).append(r)
-        for route, pair in by_route.items():
-            if len(pair) == 2 and pair[0].p99_ms:
-                lines.append("")
-                lines.append(f"p99 ratio {route} 1M/10k: {pair[1].p99_ms / pair[0].p99_ms:.2f}")
+        lines += _scale_lines(scale_results)
     if memory:
         lines += [
             "",
             "## Memory",
             "",
-            f"Streaming 1 GiB into the fake provider: RSS {memory['rss_before_mib']:.1f} MiB before, "
-            f"peak {memory['peak_mib']:.1f} MiB (growth {memory['growth_mib']:.1f} MiB), "
+            f"Streaming 1 GiB into the fake provider: RSS {memory['rss_before_mib']:.1f} MiB "
+            f"before, peak {memory['peak_mib']:.1f} MiB (growth {memory['growth_mib']:.1f} MiB), "
             f"{memory['mib_per_s']:.0f} MiB/s.",
         ]
     return "\n".join(lines) + "\n"

@@ -333,7 +333,7 @@ class MediaService:
             await self._release_key(owner_id, key, upload.id)
             raise
         try:
-            stored = await self._attach_ticket(upload.id, ticket)
+            stored = await self._attach_ticket(upload, ticket)
             if key is not None:
                 await self.repository.complete_idempotency_key(owner_id, key, upload.id, ticket)
         except Exception:
@@ -436,7 +436,7 @@ class MediaService:
         await self._mutate(upload_id, tracked)
         return changed
 
-    async def _attach_ticket(self, upload_id: str, ticket: DirectUploadTicket) -> MediaUpload:
+    async def _attach_ticket(self, upload: MediaUpload, ticket: DirectUploadTicket) -> MediaUpload:
         def attach(current: MediaUpload) -> Transition:
             updated = attrs.evolve(
                 current,
@@ -447,7 +447,8 @@ class MediaService:
             )
             return Transition(upload=updated, events=(), changed=updated != current)
 
-        return await self._mutate(upload_id, attach)
+        # The record was written a moment ago: start from it rather than read it back.
+        return await self._mutate(upload.id, attach, known=upload)
 
     async def _mutate(
         self,
@@ -455,10 +456,16 @@ class MediaService:
         change: _Change,
         *,
         delivery: DeliveryKey | None = None,
+        known: MediaUpload | None = None,
     ) -> MediaUpload:
-        """Read, change and store one upload, retrying from a fresh read on a lost race."""
+        """Read, change and store one upload, retrying from a fresh read on a lost race.
+
+        ``known`` is a version believed current; the first attempt starts from it (saving a
+        read), and a lost race falls back to reading.
+        """
         for _ in range(self.max_update_attempts):
-            current = await self.repository.get(upload_id)
+            current = known if known is not None else await self.repository.get(upload_id)
+            known = None
             if current is None:
                 raise UploadNotFound(f"upload {upload_id} does not exist")
             transition = change(current)
@@ -504,8 +511,8 @@ class MediaService:
         atomic write guarded by the version read, and a lost race is retried from a fresh read.
         """
         key = DeliveryKey(provider=event.provider, delivery_id=event.delivery_id)
-        if await self.repository.has_delivery(key):
-            return WebhookOutcome.DUPLICATE, None
+        # No separate "seen before?" read: applying an event twice changes nothing, so a
+        # duplicate ends in record_delivery (False) or in update (DuplicateDelivery) below.
         for _ in range(self.max_update_attempts):
             upload = await self.repository.find_for_event(event)
             if upload is None or upload.provider != event.provider:
@@ -522,7 +529,7 @@ class MediaService:
             except VersionConflict:
                 continue
             except DuplicateDelivery:
-                return WebhookOutcome.DUPLICATE, None
+                return WebhookOutcome.DUPLICATE, upload
             await self._publish(tuple(attrs.evolve(e, upload=stored) for e in transition.events))
             return WebhookOutcome.APPLIED, stored
         raise VersionConflict(f"event {event.delivery_id} lost every race; gave up after retries")

@@ -302,7 +302,7 @@ async def test_same_delivery_twice_is_a_duplicate_and_changes_nothing(world: Wor
     await world.service.apply_provider_event(first)
     before, published = await world.stored("up1"), len(world.publisher.events)
     outcome, upload = await world.service.apply_provider_event(first)
-    assert (outcome, upload) == (WebhookOutcome.DUPLICATE, None)
+    assert (outcome, upload) == (WebhookOutcome.DUPLICATE, before)
     assert await world.stored("up1") == before
     assert len(world.publisher.events) == published
 
@@ -449,7 +449,7 @@ async def test_lost_race_on_cancel_is_retried() -> None:
 async def test_delivery_committed_by_another_instance_during_the_check_is_a_duplicate(
     world: World,
 ) -> None:
-    """The atomic write refuses a delivery another instance stored after our check: DUPLICATE."""
+    """The atomic write refuses a delivery another instance stored meanwhile: DUPLICATE."""
     await world.service.request_upload("alice", COMMAND)
     first = event(ProviderEventKind.PROCESSING, progress=10)
     await world.repository.record_delivery(
@@ -460,7 +460,7 @@ async def test_delivery_committed_by_another_instance_during_the_check_is_a_dupl
         world.repository, conflicts=0, stale_delivery_check=True
     )
     outcome, upload = await world.service.apply_provider_event(first)
-    assert (outcome, upload) == (WebhookOutcome.DUPLICATE, None)
+    assert (outcome, upload) == (WebhookOutcome.DUPLICATE, before)
     assert await world.stored("up1") == before
     assert world.publisher.names() == ["upload.requested"]
 

@@ -139,11 +139,19 @@ def from_domain_error(error: errors.MediaCoreError, request: web.Request) -> web
         status=status,
         code=error.code,
         title=error.title,
-        detail=error.detail,
+        detail=_public_detail(error),
         instance=request.path,
         extra=extra,
         headers=headers,
     )
+
+
+def _public_detail(error: errors.MediaCoreError) -> str:
+    """What a client may read: a storage error's detail names hosts and drivers, so it stays in
+    the log and the client gets a generic sentence."""
+    if isinstance(error, errors.RepositoryUnavailable):
+        return "the database is unavailable; nothing was changed, try again shortly"
+    return error.detail
 
 
 def from_http_problem(problem: HttpProblem, request: web.Request) -> web.Response:

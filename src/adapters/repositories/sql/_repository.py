@@ -92,6 +92,9 @@ class SqlAlchemyMediaRepository:
 
     def __init__(self, engine: AsyncEngine, *, clock: Clock | None = None) -> None:
         self._engine = engine
+        # Reads run outside a transaction: one statement needs none, and autocommit spares the
+        # BEGIN and ROLLBACK round trips that SQLAlchemy's implicit transaction would add.
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._clock: Clock = clock or SystemClock()
         self._dialect = engine.dialect.name
 
@@ -106,17 +109,17 @@ class SqlAlchemyMediaRepository:
         with translate_errors("add"):
             try:
                 async with self._engine.begin() as conn:
-                    await conn.execute(media_uploads.insert().values(row))
+                    await conn.execute(_INSERT_UPLOAD, row)
             except sa_exc.IntegrityError as exc:
                 raise Conflict(f"upload {upload.id} or one of its unique keys exists") from exc
 
     async def get(self, upload_id: str) -> MediaUpload | None:
         """The upload with our id ``upload_id``."""
-        return await self._one(media_uploads.c.id == upload_id, "get")
+        return await self._one(_SELECT_BY_ID, upload_id, "get")
 
     async def get_by_playback_id(self, playback_id: str) -> MediaUpload | None:
         """The upload with this playback id."""
-        return await self._one(media_uploads.c.playback_id == playback_id, "get_by_playback_id")
+        return await self._one(_SELECT_BY_PLAYBACK_ID, playback_id, "get_by_playback_id")
 
     async def find_for_event(self, event: ProviderEvent) -> MediaUpload | None:
         """The upload an event refers to: by our id, else provider upload, asset or playback id.
@@ -124,10 +127,13 @@ class SqlAlchemyMediaRepository:
         Each reference the event carries is tried in that order; the first that matches wins.
         Provider upload and asset ids are looked up within the event's provider.
         """
+        if event.upload_id is not None:
+            # The common case (every provider carries our id): one primary-key lookup.
+            found = await self.get(event.upload_id)
+            if found is not None:
+                return found
         c = media_uploads.c
         conditions: list[sa.ColumnElement[bool]] = []
-        if event.upload_id is not None:
-            conditions.append(c.id == event.upload_id)
         if event.provider_upload_id is not None:
             conditions.append(
                 sa.and_(
@@ -149,7 +155,7 @@ class SqlAlchemyMediaRepository:
         )
         query = sa.select(media_uploads).where(sa.or_(*conditions)).order_by(precedence).limit(1)
         with translate_errors("find_for_event"):
-            async with self._engine.connect() as conn:
+            async with self._reader.connect() as conn:
                 row = (await conn.execute(query)).mappings().first()
         return _from_row(row) if row is not None else None
 
@@ -164,20 +170,14 @@ class SqlAlchemyMediaRepository:
         ``Conflict`` if a unique key is taken; the transaction is rolled back in every case.
         """
         stored = normalized(attrs.evolve(upload, version=expected_version + 1))
-        row = _to_row(stored)
-        del row["id"]
-        c = media_uploads.c
-        statement = (
-            media_uploads.update()
-            .where(c.id == stored.id, c.version == expected_version)
-            .values(row)
-        )
+        params = {f"p_{name}": value for name, value in _to_row(stored).items()}
+        params["p_expected_version"] = expected_version
         with translate_errors("update"):
             async with self._engine.begin() as conn:
                 if delivery is not None:
                     await self._insert_delivery(conn, delivery)
                 try:
-                    result = await conn.execute(statement)
+                    result = await conn.execute(_UPDATE_UPLOAD, params)
                 except sa_exc.IntegrityError as exc:
                     raise Conflict(f"a unique key of upload {stored.id} is taken") from exc
                 if result.rowcount != 1:
@@ -190,7 +190,7 @@ class SqlAlchemyMediaRepository:
         values = _delivery_row(delivery, self._clock.now())
         try:
             # A savepoint is not needed: any failure here aborts the whole update.
-            await conn.execute(webhook_deliveries.insert().values(values))
+            await conn.execute(_INSERT_DELIVERY, values)
         except sa_exc.IntegrityError as exc:
             raise DuplicateDelivery(
                 f"delivery {delivery.delivery_id} of {delivery.provider} was applied before"
@@ -216,7 +216,7 @@ class SqlAlchemyMediaRepository:
             c.provider == delivery.provider, c.delivery_id == delivery.delivery_id
         )
         with translate_errors("has_delivery"):
-            async with self._engine.connect() as conn:
+            async with self._reader.connect() as conn:
                 return (await conn.execute(query)).first() is not None
 
     async def prune_deliveries(self, older_than: datetime) -> int:
@@ -278,7 +278,7 @@ class SqlAlchemyMediaRepository:
         c = idempotency_keys.c
         query = sa.select(idempotency_keys).where(c.owner_id == owner_id, c.key == key)
         with translate_errors("get_idempotency_key"):
-            async with self._engine.connect() as conn:
+            async with self._reader.connect() as conn:
                 row = (await conn.execute(query)).mappings().first()
         return _record_from_row(row) if row is not None else None
 
@@ -364,7 +364,7 @@ class SqlAlchemyMediaRepository:
                 )
             )
         with translate_errors("list_for_owner"):
-            async with self._engine.connect() as conn:
+            async with self._reader.connect() as conn:
                 rows = (await conn.execute(query)).mappings().all()
         items = tuple(_from_row(row) for row in rows[:limit])
         next_cursor = None
@@ -396,7 +396,7 @@ class SqlAlchemyMediaRepository:
             c.owner_id == owner_id, c.status != UploadStatus.FAILED.value
         )
         with translate_errors("usage_for_owner"):
-            async with self._engine.connect() as conn:
+            async with self._reader.connect() as conn:
                 count, size = (await conn.execute(query)).one()
         return Usage(bytes=int(size), count=int(count))
 
@@ -413,7 +413,7 @@ class SqlAlchemyMediaRepository:
             .order_by(c.provider, c.status)
         )
         with translate_errors("storage_tallies"):
-            async with self._engine.connect() as conn:
+            async with self._reader.connect() as conn:
                 rows = (await conn.execute(query)).all()
         return tuple(
             StorageTally(
@@ -433,24 +433,20 @@ class SqlAlchemyMediaRepository:
             .limit(limit)
         )
         with translate_errors("recent_ready"):
-            async with self._engine.connect() as conn:
+            async with self._reader.connect() as conn:
                 rows = (await conn.execute(query)).mappings().all()
         return tuple(_from_row(row) for row in rows)
 
     async def ping(self) -> None:
         """One round trip to the database; ``RepositoryUnavailable`` if it cannot answer."""
         with translate_errors("ping"):
-            async with self._engine.connect() as conn:
+            async with self._reader.connect() as conn:
                 await conn.execute(sa.select(sa.literal(1)))
 
-    async def _one(self, condition: sa.ColumnElement[bool], action: str) -> MediaUpload | None:
+    async def _one(self, query: sa.Select[Any], key: str, action: str) -> MediaUpload | None:
         with translate_errors(action):
-            async with self._engine.connect() as conn:
-                row = (
-                    (await conn.execute(sa.select(media_uploads).where(condition)))
-                    .mappings()
-                    .first()
-                )
+            async with self._reader.connect() as conn:
+                row = (await conn.execute(query, {"p_key": key})).mappings().first()
         return _from_row(row) if row is not None else None
 
 
@@ -492,6 +488,30 @@ def _record_from_row(row: sa.RowMapping) -> IdempotencyRecord:
         created_at=row["created_at"],
         ticket=_ticket_from_json(ticket) if ticket is not None else None,
     )
+
+
+# Statements built once: SQLAlchemy then computes each one's cache key a single time, and the hot
+# paths skip building and hashing a new statement per call.
+_INSERT_UPLOAD = media_uploads.insert()
+_INSERT_DELIVERY = webhook_deliveries.insert()
+_SELECT_BY_ID = sa.select(media_uploads).where(media_uploads.c.id == sa.bindparam("p_key"))
+_SELECT_BY_PLAYBACK_ID = sa.select(media_uploads).where(
+    media_uploads.c.playback_id == sa.bindparam("p_key")
+)
+_UPDATE_UPLOAD = (
+    media_uploads.update()
+    .where(
+        media_uploads.c.id == sa.bindparam("p_id"),
+        media_uploads.c.version == sa.bindparam("p_expected_version"),
+    )
+    .values(
+        {
+            column: sa.bindparam(f"p_{column.name}", type_=column.type)
+            for column in media_uploads.c
+            if column.name not in ("id", "reconcile_after")
+        }
+    )
+)
 
 
 def _delivery_row(delivery: DeliveryKey, received_at: datetime) -> dict[str, Any]:
