@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,8 +10,11 @@ from typing import Any
 
 import jwt
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
 from entrypoints.container import jwt_secret_for
+from entrypoints.http.auth import JwtBearerAuthenticator
+from media_core.errors import NotAuthenticated
 from tests.support.service import (
     RunningService,
     assert_matches_openapi,
@@ -262,3 +266,16 @@ async def test_rate_limit(tmp_path: Path) -> None:
     assert 1 <= int(third.headers["Retry-After"]) <= 60
     assert third.headers["RateLimit-Remaining"] == "0"
     assert_matches_openapi("POST", CREATE, third)
+
+
+async def test_a_remembered_token_still_expires(service: RunningService) -> None:
+    """A token accepted once is refused after its expiry (plus leeway), not served from memory."""
+    secret = jwt_secret_for(service.settings)
+    assert secret
+    authenticator = JwtBearerAuthenticator(key=secret, algorithms=["HS256"], leeway=0)
+    token = jwt.encode({"sub": "alice", "exp": int(time.time()) + 1}, secret, algorithm="HS256")
+    request = make_mocked_request("GET", "/", headers={"Authorization": f"Bearer {token}"})
+    assert await authenticator.authenticate(request) == "alice"
+    await asyncio.sleep(2.1)
+    with pytest.raises(NotAuthenticated):
+        await authenticator.authenticate(request)

@@ -7,6 +7,7 @@ A host application that has its own sessions passes any object with an async
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -31,6 +32,10 @@ class JwtBearerAuthenticator:
 
     The token must carry ``sub`` (the user id) and ``exp``; ``aud`` and ``iss`` are checked when
     configured. Sixty seconds of leeway absorb clock skew between issuer and service.
+
+    Verified tokens are remembered (up to ``cache_size``, until their ``exp``): a client sends
+    the same token with every request, and checking its signature again is most of the cost of
+    a status read. Only tokens that passed every check are kept, and expiry is checked on use.
     """
 
     def __init__(
@@ -41,7 +46,10 @@ class JwtBearerAuthenticator:
         audience: str | None = None,
         issuer: str | None = None,
         leeway: float = 60.0,
+        cache_size: int = 10_000,
     ) -> None:
+        self._cache: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._cache_size = cache_size
         self._key = key
         self._algorithms = list(algorithms)
         self._audience = audience
@@ -57,6 +65,12 @@ class JwtBearerAuthenticator:
         token = token.strip()
         if len(token) > MAX_TOKEN_LENGTH:
             raise NotAuthenticated("the bearer token is too long")
+        cached = self._cache.get(token)
+        if cached is not None:
+            if time.time() <= cached[1] + self._leeway:
+                self._cache.move_to_end(token)
+                return cached[0]
+            del self._cache[token]
         try:
             claims = jwt.decode(
                 token,
@@ -74,6 +88,9 @@ class JwtBearerAuthenticator:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject or len(subject) > 255:
             raise NotAuthenticated("the bearer token's sub must be a user id")
+        self._cache[token] = (subject, float(claims["exp"]))
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
         return subject
 
 
