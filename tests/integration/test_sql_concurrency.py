@@ -225,7 +225,11 @@ async def test_concurrent_deliveries_end_where_one_by_one_application_ends(
     # One delivery moved the upload out of UPLOADING; with a READY among them, READY may have
     # committed first and skipped PROCESSING altogether.
     assert names[UploadProcessing] == 1 if not ready else names[UploadProcessing] <= 1
-    assert peak() > 1, "the deliveries should have run over several connections at once"
+    if repository.engine.dialect.name == "postgresql":
+        assert peak() > 1, "the deliveries should have run over several connections at once"
+    else:
+        # SQLite's one writer connection: the tasks still interleave between read and write.
+        assert repository.conflicts > 0, "no delivery raced another one"
     print(  # shown with -s: how hard the test raced
         f"\n{repository.engine.dialect.name}: {len(calls)} calls, {stored.version} changes, "
         f"{repository.conflicts} lost races, {peak()} connections at once"
