@@ -371,14 +371,16 @@ def _advanced(upload: MediaUpload) -> MediaUpload:
 
 
 async def _wait_until_blocked(engine: AsyncEngine, application_name: str) -> int:
-    """The pid of our backend waiting on the row lock (its delivery already inserted).
+    """The pid of our backend waiting on the row lock (its delivery already inserted; on
+    PostgreSQL the insert and the update are one statement).
 
     Each poll uses a new transaction: PostgreSQL keeps one snapshot of pg_stat_activity per
     transaction.
     """
     query = sa.text(
         "SELECT pid FROM pg_stat_activity WHERE application_name = :name "
-        "AND wait_event_type = 'Lock' AND query LIKE 'UPDATE media_uploads%'"
+        "AND wait_event_type = 'Lock' "
+        "AND (query LIKE 'UPDATE media_uploads%' OR query LIKE 'WITH d AS (INSERT%')"
     ).bindparams(name=application_name)
     for _ in range(200):
         async with engine.connect() as conn:

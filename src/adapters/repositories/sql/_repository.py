@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import attrs
@@ -40,6 +42,8 @@ from media_core.ports import (
     StorageTally,
     Usage,
 )
+
+T = TypeVar("T")
 
 # SQLSTATE classes that mean "the database is not there for us right now": connection exception,
 # insufficient resources, operator intervention (shutdown, terminated backend, statement timeout),
@@ -115,6 +119,7 @@ class SqlAlchemyMediaRepository:
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sqlite_file = _sqlite_file(engine)
         self._sqlite_reader: sqlite3.Connection | None = None
+        self._sqlite_writer: _SqliteWriter | None = None
         self._clock: Clock = clock or SystemClock()
         self._dialect = engine.dialect.name
 
@@ -128,9 +133,21 @@ class SqlAlchemyMediaRepository:
         row = _to_row(normalized(upload))
         with translate_errors("add"):
             try:
-                async with self._engine.begin() as conn:
-                    await conn.execute(_INSERT_UPLOAD, row)
-            except sa_exc.IntegrityError as exc:
+                if self._sqlite_file is not None:
+                    await self._sqlite_write().run(lambda conn: _sqlite_insert(conn, row))
+                elif self._dialect == "postgresql":
+                    # One statement commits on its own: no BEGIN and COMMIT round trips.
+                    async with _pg_driver(self._reader) as driver:
+                        values = [_pg_value(name, row[name]) for name in _PG_INSERT_COLUMNS]
+                        await driver.execute(_PG_INSERT, *values)
+                else:
+                    async with self._engine.begin() as conn:
+                        await conn.execute(_INSERT_UPLOAD, row)
+            except (
+                sa_exc.IntegrityError,
+                asyncpg.UniqueViolationError,
+                sqlite3.IntegrityError,
+            ) as exc:
                 raise Conflict(f"upload {upload.id} or one of its unique keys exists") from exc
 
     async def get(self, upload_id: str) -> MediaUpload | None:
@@ -193,6 +210,15 @@ class SqlAlchemyMediaRepository:
         if self._dialect == "postgresql":
             await self._pg_update(stored, expected_version, delivery)
             return stored
+        if self._sqlite_file is not None:
+            received_at = self._clock.now()
+            with translate_errors("update"):
+                await self._sqlite_write().run(
+                    lambda conn: _sqlite_update(
+                        conn, stored, expected_version, delivery, received_at
+                    )
+                )
+            return stored
         params = {f"p_{name}": value for name, value in _to_row(stored).items()}
         params["p_expected_version"] = expected_version
         with translate_errors("update"):
@@ -208,6 +234,13 @@ class SqlAlchemyMediaRepository:
                         f"upload {stored.id} is not at version {expected_version}"
                     )
         return stored
+
+    def _sqlite_write(self) -> _SqliteWriter:
+        if self._sqlite_writer is None:
+            assert self._sqlite_file is not None
+            self._sqlite_writer = _SqliteWriter(self._sqlite_file)
+            weakref.finalize(self, self._sqlite_writer.close)
+        return self._sqlite_writer
 
     def _sqlite_read_connection(self) -> sqlite3.Connection:
         """A read-only connection used on the event loop's own thread.
@@ -231,32 +264,44 @@ class SqlAlchemyMediaRepository:
     async def _pg_update(
         self, stored: MediaUpload, expected_version: int, delivery: DeliveryKey | None
     ) -> None:
-        """``update`` on PostgreSQL, through the driver: same statements, one transaction."""
+        """``update`` on PostgreSQL in one statement, which is one implicit transaction.
+
+        With a delivery, the insert of its key and the guarded update are one statement
+        (:data:`_PG_APPLY`): it writes both or neither, and says which case it met.
+        """
+        row = _to_row(stored)
+        values = [_pg_value(name, row[name]) for name in _PG_UPDATE_COLUMNS]
         with translate_errors("update"):
-            async with _pg_driver(self._engine) as driver, driver.transaction():
-                if delivery is not None:
-                    try:
-                        await driver.execute(
-                            _PG_INSERT_DELIVERY,
+            try:
+                async with _pg_driver(self._reader) as driver:
+                    if delivery is None:
+                        status = await driver.execute(
+                            _PG_UPDATE, *values, stored.id, expected_version
+                        )
+                        applied = status == "UPDATE 1"
+                    else:
+                        outcome = await driver.fetchval(
+                            _PG_APPLY,
+                            *values,
+                            stored.id,
+                            expected_version,
                             delivery.provider,
                             delivery.delivery_id,
                             self._clock.now(),
                         )
-                    except asyncpg.UniqueViolationError as exc:
-                        raise DuplicateDelivery(
-                            f"delivery {delivery.delivery_id} of {delivery.provider} "
-                            "was applied before"
-                        ) from exc
-                row = _to_row(stored)
-                values = [_pg_value(name, row[name]) for name in _PG_UPDATE_COLUMNS]
-                try:
-                    status = await driver.execute(_PG_UPDATE, *values, stored.id, expected_version)
-                except asyncpg.UniqueViolationError as exc:
-                    raise Conflict(f"a unique key of upload {stored.id} is taken") from exc
-                if status != "UPDATE 1":
-                    raise VersionConflict(
-                        f"upload {stored.id} is not at version {expected_version}"
-                    )
+                        if outcome == 0:
+                            raise DuplicateDelivery(
+                                f"delivery {delivery.delivery_id} of {delivery.provider} "
+                                "was applied before"
+                            )
+                        applied = True
+            except asyncpg.DivisionByZeroError as exc:  # _PG_APPLY's "lost the race" signal
+                applied = False
+                del exc
+            except asyncpg.UniqueViolationError as exc:
+                raise Conflict(f"a unique key of upload {stored.id} is taken") from exc
+        if not applied:
+            raise VersionConflict(f"upload {stored.id} is not at version {expected_version}")
 
     async def _insert_delivery(self, conn: AsyncConnection, delivery: DeliveryKey) -> None:
         values = _delivery_row(delivery, self._clock.now())
@@ -270,6 +315,13 @@ class SqlAlchemyMediaRepository:
 
     async def record_delivery(self, delivery: DeliveryKey, received_at: datetime) -> bool:
         """Record a delivery that changed nothing; False if it was recorded before."""
+        if self._sqlite_file is not None:
+            values = (delivery.provider, delivery.delivery_id, _sqlite_value("", received_at))
+            with translate_errors("record_delivery"):
+                inserted = await self._sqlite_write().run(
+                    lambda conn: conn.execute(_SQLITE_RECORD_DELIVERY, values).rowcount
+                )
+            return bool(inserted == 1)
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         statement = (
             insert(webhook_deliveries)
@@ -608,13 +660,29 @@ _PG_BY_PLAYBACK_ID = f"SELECT {_PG_COLUMNS} FROM media_uploads WHERE playback_id
 _PG_UPDATE_COLUMNS = tuple(
     column.name for column in media_uploads.c if column.name not in ("id", "reconcile_after")
 )
-_PG_UPDATE = (
-    "UPDATE media_uploads SET "  # noqa: S608 - column names from the schema
-    + ", ".join(f"{name} = ${index}" for index, name in enumerate(_PG_UPDATE_COLUMNS, 1))
-    + f" WHERE id = ${len(_PG_UPDATE_COLUMNS) + 1} AND version = ${len(_PG_UPDATE_COLUMNS) + 2}"
+_N = len(_PG_UPDATE_COLUMNS)
+_PG_SET = ", ".join(f"{name} = ${index}" for index, name in enumerate(_PG_UPDATE_COLUMNS, 1))
+_PG_GUARD = f"id = ${_N + 1} AND version = ${_N + 2}"
+# S608: these statements are assembled from the schema's column names, never from input.
+_PG_UPDATE = f"UPDATE media_uploads SET {_PG_SET} WHERE {_PG_GUARD}"  # noqa: S608
+_PG_INSERT_COLUMNS = tuple(
+    column.name for column in media_uploads.c if column.name != "reconcile_after"
 )
-_PG_INSERT_DELIVERY = (
-    "INSERT INTO webhook_deliveries (provider, delivery_id, received_at) VALUES ($1, $2, $3)"
+_PG_PLACEHOLDERS = ", ".join(f"${index}" for index in range(1, len(_PG_INSERT_COLUMNS) + 1))
+_PG_INSERT = (
+    f"INSERT INTO media_uploads ({', '.join(_PG_INSERT_COLUMNS)}) VALUES ({_PG_PLACEHOLDERS})"  # noqa: S608
+)
+# The delivery's key and the guarded update in one statement. The update runs only if the key
+# was new (``d``); the final SELECT answers 1 (both written) or 0 (a duplicate: nothing
+# written), and when the key was new but the version had moved on it divides by zero, which
+# aborts the statement and so takes the key back out: a lost race must not record the delivery.
+_PG_APPLY = (
+    "WITH d AS (INSERT INTO webhook_deliveries (provider, delivery_id, received_at) "  # noqa: S608
+    f"VALUES (${_N + 3}, ${_N + 4}, ${_N + 5}) ON CONFLICT DO NOTHING RETURNING 1), "
+    f"u AS (UPDATE media_uploads SET {_PG_SET} "
+    f"WHERE {_PG_GUARD} AND EXISTS (SELECT 1 FROM d) RETURNING 1) "
+    "SELECT CASE WHEN (SELECT count(*) FROM d) = 0 THEN 0 "
+    "ELSE 1 / (SELECT count(*) FROM u) END"
 )
 
 
@@ -644,6 +712,110 @@ async def _pg_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
 _SQLITE_BY_ID = _PG_BY_ID.replace("$1", "?")
 _SQLITE_BY_PLAYBACK_ID = _PG_BY_PLAYBACK_ID.replace("$1", "?")
 _SQLITE_TIMES = ("created_at", "updated_at", "upload_expires_at", "uploaded_at", "ready_at")
+
+
+class _SqliteWriter:
+    """The hot writes to a SQLite file, each transaction one job on one dedicated thread.
+
+    Through SQLAlchemy and aiosqlite, BEGIN, each statement and COMMIT are separate hops to the
+    driver's thread, each paying a GIL hand-over; here a whole transaction is one hop, and the
+    event loop never waits for the commit's fsync (measured in docs/benchmarks.md).
+    """
+
+    def __init__(self, path: str) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="media-sqlite")
+        self._path = path
+        self._connection: sqlite3.Connection | None = None
+
+    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job`` with the writer's connection, in one transaction, off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._transaction, job)
+
+    def _transaction(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        if self._connection is None:
+            connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            for pragma in _SQLITE_WRITER_PRAGMAS:
+                connection.execute(pragma)
+            self._connection = connection
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            result = job(self._connection)
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+        return result
+
+    def close(self) -> None:
+        """Stop the thread, then close the connection (no job runs by then)."""
+        self._executor.shutdown(wait=True)
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+# The same settings as the pooled connections (see _engine.py): WAL, fsync on every commit.
+_SQLITE_WRITER_PRAGMAS = (
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+)
+_SQLITE_INSERT_COLUMNS = tuple(
+    column.name for column in media_uploads.c if column.name != "reconcile_after"
+)
+_SQLITE_INSERT = (
+    f"INSERT INTO media_uploads ({', '.join(_SQLITE_INSERT_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' for _ in _SQLITE_INSERT_COLUMNS)})"
+)
+_SQLITE_UPDATE = _PG_UPDATE
+for _index in range(len(_PG_UPDATE_COLUMNS) + 2, 0, -1):
+    _SQLITE_UPDATE = _SQLITE_UPDATE.replace(f"${_index}", "?")
+_SQLITE_INSERT_DELIVERY = (
+    "INSERT INTO webhook_deliveries (provider, delivery_id, received_at) VALUES (?, ?, ?)"
+)
+_SQLITE_RECORD_DELIVERY = _SQLITE_INSERT_DELIVERY + " ON CONFLICT DO NOTHING"
+
+
+def _sqlite_value(name: str, value: Any) -> Any:
+    """A value as SQLAlchemy stores it in SQLite: naive UTC text for times, JSON text."""
+    if name == "metadata":
+        return json.dumps(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value
+
+
+def _sqlite_insert(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+    conn.execute(_SQLITE_INSERT, [_sqlite_value(n, row[n]) for n in _SQLITE_INSERT_COLUMNS])
+
+
+def _sqlite_update(
+    conn: sqlite3.Connection,
+    stored: MediaUpload,
+    expected_version: int,
+    delivery: DeliveryKey | None,
+    received_at: datetime,
+) -> None:
+    if delivery is not None:
+        try:
+            conn.execute(
+                _SQLITE_INSERT_DELIVERY,
+                (delivery.provider, delivery.delivery_id, _sqlite_value("", received_at)),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateDelivery(
+                f"delivery {delivery.delivery_id} of {delivery.provider} was applied before"
+            ) from exc
+    row = _to_row(stored)
+    values = [_sqlite_value(name, row[name]) for name in _PG_UPDATE_COLUMNS]
+    try:
+        cursor = conn.execute(_SQLITE_UPDATE, [*values, stored.id, expected_version])
+    except sqlite3.IntegrityError as exc:
+        raise Conflict(f"a unique key of upload {stored.id} is taken") from exc
+    if cursor.rowcount != 1:
+        raise VersionConflict(f"upload {stored.id} is not at version {expected_version}")
 
 
 def _sqlite_file(engine: AsyncEngine) -> str | None:
