@@ -138,7 +138,7 @@ class SqlAlchemyMediaRepository:
                 elif self._dialect == "postgresql":
                     # One statement commits on its own: no BEGIN and COMMIT round trips.
                     async with _pg_driver(self._reader) as driver:
-                        values = [_pg_value(name, row[name]) for name in _PG_INSERT_COLUMNS]
+                        values = [_pg_value(name, row[name]) for name in _INSERT_COLUMNS]
                         await driver.execute(_PG_INSERT, *values)
                 else:
                     async with self._engine.begin() as conn:
@@ -665,13 +665,12 @@ _PG_SET = ", ".join(f"{name} = ${index}" for index, name in enumerate(_PG_UPDATE
 _PG_GUARD = f"id = ${_N + 1} AND version = ${_N + 2}"
 # S608: these statements are assembled from the schema's column names, never from input.
 _PG_UPDATE = f"UPDATE media_uploads SET {_PG_SET} WHERE {_PG_GUARD}"  # noqa: S608
-_PG_INSERT_COLUMNS = tuple(
+_INSERT_COLUMNS = tuple(
     column.name for column in media_uploads.c if column.name != "reconcile_after"
 )
-_PG_PLACEHOLDERS = ", ".join(f"${index}" for index in range(1, len(_PG_INSERT_COLUMNS) + 1))
-_PG_INSERT = (
-    f"INSERT INTO media_uploads ({', '.join(_PG_INSERT_COLUMNS)}) VALUES ({_PG_PLACEHOLDERS})"  # noqa: S608
-)
+_PG_PLACEHOLDERS = ", ".join(f"${index}" for index in range(1, len(_INSERT_COLUMNS) + 1))
+_COLUMN_LIST = ", ".join(_INSERT_COLUMNS)
+_PG_INSERT = f"INSERT INTO media_uploads ({_COLUMN_LIST}) VALUES ({_PG_PLACEHOLDERS})"  # noqa: S608
 # The delivery's key and the guarded update in one statement. The update runs only if the key
 # was new (``d``); the final SELECT answers 1 (both written) or 0 (a duplicate: nothing
 # written), and when the key was new but the version had moved on it divides by zero, which
@@ -762,12 +761,9 @@ _SQLITE_WRITER_PRAGMAS = (
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = FULL",
 )
-_SQLITE_INSERT_COLUMNS = tuple(
-    column.name for column in media_uploads.c if column.name != "reconcile_after"
-)
 _SQLITE_INSERT = (
-    f"INSERT INTO media_uploads ({', '.join(_SQLITE_INSERT_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join('?' for _ in _SQLITE_INSERT_COLUMNS)})"
+    f"INSERT INTO media_uploads ({_COLUMN_LIST}) "  # noqa: S608
+    f"VALUES ({', '.join('?' for _ in _INSERT_COLUMNS)})"
 )
 _SQLITE_UPDATE = _PG_UPDATE
 for _index in range(len(_PG_UPDATE_COLUMNS) + 2, 0, -1):
@@ -788,7 +784,7 @@ def _sqlite_value(name: str, value: Any) -> Any:
 
 
 def _sqlite_insert(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
-    conn.execute(_SQLITE_INSERT, [_sqlite_value(n, row[n]) for n in _SQLITE_INSERT_COLUMNS])
+    conn.execute(_SQLITE_INSERT, [_sqlite_value(n, row[n]) for n in _INSERT_COLUMNS])
 
 
 def _sqlite_update(
