@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -45,22 +45,13 @@ from tests.support.processes import fresh_postgres_database
 from tests.support.repositories import (
     T0,
     FrozenClock,
-    fresh_postgres_schema,
     open_repository,
-    postgres_url,
 )
 from tests.support.service import RunningService, running_service, service_settings
 
 COMMAND = RequestUpload(
     file_name="clip.mp4", file_size=2048, mime_type="video/mp4", visibility=Visibility.PUBLIC
 )
-
-
-@pytest.fixture(scope="module")
-def pg_schema() -> Iterator[str]:
-    """A migrated PostgreSQL schema of this module's own."""
-    with fresh_postgres_schema(postgres_url()) as schema:
-        yield schema
 
 
 @pytest.fixture

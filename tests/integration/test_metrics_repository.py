@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,30 +14,12 @@ from adapters.repositories.sql import SqlAlchemyMediaRepository
 from media_core.model import FailureCode, UploadStatus
 from media_core.ports import StorageTally, Usage
 from tests.support.repositories import (
-    BACKENDS,
     T0,
-    fresh_postgres_schema,
     make_upload,
     open_repository,
-    postgres_url,
 )
 
 Repository = InMemoryMediaRepository | SqlAlchemyMediaRepository
-
-
-@pytest.fixture(scope="module")
-def pg_schema() -> Iterator[str]:
-    """A migrated PostgreSQL schema of this module's own, dropped at the end."""
-    with fresh_postgres_schema(postgres_url()) as schema:
-        yield schema
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> tuple[str, str | None]:
-    """The backend under test, with its PostgreSQL schema when it needs one."""
-    if request.param == "postgres":
-        return request.param, request.getfixturevalue("pg_schema")
-    return request.param, None
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,10 +32,8 @@ from media_core.services import MediaService
 from tests.support.fakes import ScriptedVideoProvider
 from tests.support.processes import run_cli
 from tests.support.repositories import (
-    BACKENDS,
     T0,
     FrozenClock,
-    fresh_postgres_schema,
     make_upload,
     open_repository,
     postgres_engine,
@@ -75,21 +73,6 @@ def service_for(
         rate_limiter=InMemoryRateLimiter(rate=1000, period=1.0, burst=1000),
         publisher=InProcessEventPublisher(),
     )
-
-
-@pytest.fixture(scope="module")
-def pg_schema() -> Iterator[str]:
-    """A migrated PostgreSQL schema of this module's own."""
-    with fresh_postgres_schema(postgres_url()) as schema:
-        yield schema
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> tuple[str, str | None]:
-    """The backend under test, with its schema on PostgreSQL."""
-    if request.param == "postgres":
-        return request.param, request.getfixturevalue("pg_schema")
-    return request.param, None
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,32 +17,14 @@ from media_core.events import ProviderEvent, ProviderEventKind
 from media_core.model import FailureCode, MediaUpload, UploadStatus
 from media_core.ports import DeliveryKey
 from tests.support.repositories import (
-    BACKENDS,
     T0,
     FrozenClock,
-    fresh_postgres_schema,
     make_upload,
     open_repository,
-    postgres_url,
     stored_uploads,
 )
 
 Repository = InMemoryMediaRepository | SqlAlchemyMediaRepository
-
-
-@pytest.fixture(scope="module")
-def pg_schema() -> Iterator[str]:
-    """A migrated PostgreSQL schema of this module's own, dropped at the end."""
-    with fresh_postgres_schema(postgres_url()) as schema:
-        yield schema
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> tuple[str, str | None]:
-    """The backend under test, with its PostgreSQL schema when it needs one."""
-    if request.param == "postgres":
-        return request.param, request.getfixturevalue("pg_schema")
-    return request.param, None
 
 
 @pytest.fixture

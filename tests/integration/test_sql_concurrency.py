@@ -17,7 +17,7 @@ import random
 import socket
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,6 @@ from tests.support.repositories import (
     T0,
     FrozenClock,
     empty_tables,
-    fresh_postgres_schema,
     make_upload,
     open_repository,
     postgres_engine,
@@ -83,13 +82,6 @@ class CountingRepository(SqlAlchemyMediaRepository):
         except VersionConflict:
             self.conflicts += 1
             raise
-
-
-@pytest.fixture(scope="module")
-def pg_schema() -> Iterator[str]:
-    """A migrated PostgreSQL schema of this module's own."""
-    with fresh_postgres_schema(postgres_url()) as schema:
-        yield schema
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
