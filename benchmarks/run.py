@@ -459,6 +459,41 @@ def upload_memory(workdir: Path, size: int) -> dict[str, float]:
     }
 
 
+async def _hold_streams(port: int, count: int, pid: int) -> dict[str, float]:
+    """Open ``count`` live-status streams at once and read the server's RSS while they stay."""
+    bearer = token()
+    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=0)
+    before = _rss(pid)
+    opened = 0
+    async with (
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30) as client,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        for _ in range(count):
+            response = await stack.enter_async_context(
+                client.stream(
+                    "GET", "/api/v1/media/events", headers={"Authorization": f"Bearer {bearer}"}
+                )
+            )
+            if response.status_code == 200:
+                opened += 1
+        await asyncio.sleep(1.0)
+        during = _rss(pid)
+    return {
+        "streams": float(opened),
+        "streams_rss_before_mib": before,
+        "rss_with_streams_mib": during,
+    }
+
+
+def stream_memory(workdir: Path, count: int) -> dict[str, float]:
+    """RSS of one service process holding ``count`` live-status subscriptions."""
+    url = f"sqlite:///{workdir / 'streams.db'}"
+    migrate(url)
+    with server("service", url, workdir) as running:
+        return asyncio.run(_hold_streams(running.port, count, running.pid))
+
+
 def _rss(pid: int) -> float:
     return _status_field(pid, "VmRSS")
 
@@ -581,6 +616,10 @@ def report(
             f"Streaming 1 GiB into the fake provider: RSS {memory['rss_before_mib']:.1f} MiB "
             f"before, peak {memory['peak_mib']:.1f} MiB (growth {memory['growth_mib']:.1f} MiB), "
             f"{memory['mib_per_s']:.0f} MiB/s.",
+            "",
+            f"Holding {memory['streams']:.0f} live-status subscriptions (SSE) at once: RSS "
+            f"{memory['streams_rss_before_mib']:.1f} MiB → "
+            f"{memory['rss_with_streams_mib']:.1f} MiB.",
         ]
     return "\n".join(lines) + "\n"
 
@@ -620,6 +659,7 @@ def main() -> None:
             scale_results = scale(args.postgres, workdir, args.seconds)
         if not args.skip_memory:
             memory = upload_memory(workdir, 1024**3)
+            memory |= stream_memory(workdir, 1000)
             print(f"  memory: {memory}")
     text = report(results, scale_results, memory, args.seconds)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
