@@ -204,4 +204,5 @@ def playback_json(playback: Playback) -> dict[str, Any]:
 
 
 def _iso(value: Any) -> str:
-    return str(value.isoformat().replace("+00:00", "Z"))
+    # Always with microseconds, so that timestamps of one format compare as text too.
+    return str(value.isoformat(timespec="microseconds").replace("+00:00", "Z"))

@@ -224,6 +224,10 @@ async function loadLibrary(reset) {
 }
 
 function upsert(upload, { append = false } = {}) {
+  // Answers can arrive out of order (a status read sent before the upload finished may land
+  // after the live "failed" event): never let an older snapshot replace a newer one.
+  const known = uploads.get(upload.id);
+  if (known && Date.parse(known.updatedAt) > Date.parse(upload.updatedAt)) return;
   uploads.set(upload.id, upload);
   let item = $("videos").querySelector(`li[data-id="${CSS.escape(upload.id)}"]`);
   if (!item) {
