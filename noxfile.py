@@ -39,11 +39,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format check), mypy strict on src/, and the import-linter contracts."""
+    """ruff (lint and format check), mypy strict on src/ and examples/, import-linter."""
     session.install("-e", ".[test,lint]")
     session.run("ruff", "check", "src", "tests", "examples", "benchmarks", "noxfile.py")
     session.run("ruff", "format", "--check", "src", "tests", "examples", "benchmarks", "noxfile.py")
     session.run("mypy")
+    session.run("mypy", "examples")  # the example host app, under the same strict settings
     session.run("lint-imports")
 
 
