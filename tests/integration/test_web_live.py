@@ -21,8 +21,7 @@ from entrypoints.http.app import create_app
 from entrypoints.http.live import LIVE_CONFIG, LiveConfig
 from media_core.events import DomainEvent, UploadProgressed
 from media_core.model import MediaUpload, UploadMetadata
-from tests.support.service import RunningService, make_video, service_settings
-from tests.support.serving import serving
+from tests.support.service import RunningService, make_video, service_settings, serving
 
 EVENTS = "/api/v1/media/events"
 

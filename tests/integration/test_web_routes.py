@@ -8,8 +8,7 @@ from entrypoints.container import build_container
 from entrypoints.http.app import create_app
 from entrypoints.http.web import VENDOR_FILES, add_web_routes, find_node_modules
 from tests.conftest import need
-from tests.support.service import assert_matches_openapi, service_settings
-from tests.support.serving import serving
+from tests.support.service import assert_matches_openapi, service_settings, serving
 
 
 async def test_policy_route_mirrors_the_server_policy(tmp_path: Path) -> None:

@@ -98,8 +98,19 @@ async def running_service(
             await sql.upgrade(engine)
         finally:
             await engine.dispose()
-    app = create_app(container)
-    runner = web.AppRunner(app, access_log=None)
+    async with serving(create_app(container), settings, container) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    app: web.Application, settings: Settings, container: Container
+) -> AsyncIterator[RunningService]:
+    """Run ``app`` (``create_app``'s, or one a test built itself) on ``settings.host:port``.
+
+    The database must be ``memory://`` or migrated already (:func:`running_service` does that).
+    """
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
