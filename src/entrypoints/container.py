@@ -8,6 +8,7 @@ Only this module (with the CLI and the app factory that receive the container) i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -49,6 +50,8 @@ from media_core.ports import (
 )
 from media_core.reconcile import Reconciler, ReconcileSettings
 from media_core.services import MediaService, Quota
+
+log = logging.getLogger("entrypoints.container")
 
 AttemptObserver = Callable[[str], Callable[[str, str, float], None]]
 """Given a provider name, the ``HttpPolicy.on_attempt`` callback that records its API calls."""
@@ -122,9 +125,31 @@ async def open_repository(settings: Settings) -> AsyncIterator[MediaRepository]:
         yield InMemoryMediaRepository()
         return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = sql.create_engine(settings.effective_database_url)
+    url = settings.effective_database_url
+    if sql.async_url(url).get_backend_name() != "postgresql":
+        engine = sql.create_engine(url)
+        try:
+            yield sql.SqlAlchemyMediaRepository(engine)
+        finally:
+            await engine.dispose()
+        return
+    # The hot statements use the driver pool; SQLAlchemy's pool serves the rest (listing,
+    # usage, idempotency keys, the reconciler), which needs fewer connections.
+    engine = sql.create_engine(url, pool_size=4, max_overflow=4)
     try:
-        yield sql.SqlAlchemyMediaRepository(engine)
+        pool = sql.create_driver_pool(url, size=10)
+        try:
+            await pool.open()
+        except Exception as exc:
+            if not sql.is_unavailable(exc):
+                raise
+            # Serve anyway: /readyz reports the database down, and connections open once it
+            # is back.
+            log.warning("the database is unavailable at start: %s", exc)
+        try:
+            yield sql.SqlAlchemyMediaRepository(engine, driver_pool=pool)
+        finally:
+            await pool.close()
     finally:
         await engine.dispose()
 

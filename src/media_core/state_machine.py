@@ -18,6 +18,7 @@ promises.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import attrs
 from attrs import frozen
@@ -65,19 +66,18 @@ def apply_event(upload: MediaUpload, event: ProviderEvent, now: datetime) -> Tra
 
 def _processing(upload: MediaUpload, event: ProviderEvent, now: datetime) -> Transition:
     progress = max(upload.progress, event.progress or 0)
-    updated = attrs.evolve(
-        upload,
-        status=UploadStatus.PROCESSING,
-        progress=progress,
-        provider_upload_id=upload.provider_upload_id or event.provider_upload_id,
-        provider_asset_id=upload.provider_asset_id or event.asset_id,
-        playback_id=upload.playback_id or event.playback_id,
-        aspect_ratio=upload.aspect_ratio or event.aspect_ratio,
-        uploaded_at=upload.uploaded_at or now,
-    )
-    if updated == upload:
+    changes: dict[str, Any] = {
+        "status": UploadStatus.PROCESSING,
+        "progress": progress,
+        "provider_upload_id": upload.provider_upload_id or event.provider_upload_id,
+        "provider_asset_id": upload.provider_asset_id or event.asset_id,
+        "playback_id": upload.playback_id or event.playback_id,
+        "aspect_ratio": upload.aspect_ratio or event.aspect_ratio,
+        "uploaded_at": upload.uploaded_at or now,
+    }
+    if all(getattr(upload, name) == value for name, value in changes.items()):
         return _unchanged(upload)
-    updated = attrs.evolve(updated, updated_at=now)
+    updated = attrs.evolve(upload, updated_at=now, **changes)
     events: list[DomainEvent] = []
     if upload.status is UploadStatus.UPLOADING:
         events.append(UploadProcessing(upload=updated, occurred_at=now))

@@ -23,7 +23,13 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.repositories.memory import InMemoryMediaRepository
-from adapters.repositories.sql import SqlAlchemyMediaRepository, create_engine, upgrade
+from adapters.repositories.sql import (
+    DriverPool,
+    SqlAlchemyMediaRepository,
+    create_driver_pool,
+    create_engine,
+    upgrade,
+)
 from media_core.model import FailureCode, MediaUpload, UploadMetadata, UploadStatus, Visibility
 from media_core.ports import Clock, MediaRepository
 from tests.conftest import need
@@ -103,6 +109,7 @@ async def open_repository(
     if backend == "memory":
         yield InMemoryMediaRepository(clock=clock)
         return
+    pool: DriverPool | None = None
     if backend == "sqlite":
         engine = create_engine(f"sqlite:///{tmp_path / 'media.db'}", **engine_options)
         await upgrade(engine)
@@ -110,9 +117,13 @@ async def open_repository(
         assert postgres_schema is not None, "the postgres backend needs a migrated schema"
         engine = postgres_engine(postgres_url(), postgres_schema, **engine_options)
         await empty_tables(engine)
+        # As the service runs it: the hot statements on a driver pool.
+        pool = create_driver_pool(postgres_url(), size=2, search_path=postgres_schema)
     try:
-        yield SqlAlchemyMediaRepository(engine, clock=clock)
+        yield SqlAlchemyMediaRepository(engine, clock=clock, driver_pool=pool)
     finally:
+        if pool is not None:
+            await pool.close()
         await engine.dispose()
 
 

@@ -6,7 +6,6 @@ Cloudflare), so one :class:`SignatureScheme` serves all three, parametrized by i
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -21,7 +20,8 @@ MAX_HEADER_LENGTH = 4096
 def hmac_sha256_hex(secret: str | bytes, timestamp: int, body: bytes) -> str:
     """The hex HMAC-SHA256 of ``"<timestamp>.<body>"`` under ``secret``."""
     key = secret.encode() if isinstance(secret, str) else secret
-    return hmac.new(key, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    # hmac.digest is OpenSSL's one-shot HMAC: a fifth of the cost of hmac.new(...).hexdigest().
+    return hmac.digest(key, b"%d." % timestamp + body, "sha256").hex()
 
 
 @frozen

@@ -34,12 +34,11 @@ from entrypoints.http.metrics import (
     MetricsAccess,
     ServiceMetrics,
     add_operator_routes,
-    echo_request_id,
     observe_requests,
     watch_dependencies,
 )
 from entrypoints.http.openapi import add_openapi_routes
-from entrypoints.http.problems import ERROR_REPORTER, problem_middleware
+from entrypoints.http.problems import ERROR_REPORTER
 from entrypoints.http.upload_policy import add_policy_route
 from entrypoints.http.web import add_web_routes
 from media_core.reconcile import Reconciler
@@ -61,7 +60,7 @@ def create_app(
     """
     settings = container.settings()
     app = web.Application(
-        middlewares=[observe_requests, problem_middleware],
+        middlewares=[observe_requests],
         client_max_size=max(settings.max_body_bytes, settings.max_webhook_body_bytes),
     )
     app[CONTAINER] = container
@@ -73,7 +72,6 @@ def create_app(
     app[METRICS_ACCESS] = MetricsAccess(mode=settings.metrics_mode, token=settings.metrics_token)
     app[ERROR_REPORTER] = container.error_reporter()
     app[READINESS_CHECKS] = {}
-    app.on_response_prepare.append(echo_request_id)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         await _maybe_await(container.init_resources())

@@ -37,6 +37,7 @@ from aiohttp import web
 from attrs import define, frozen
 
 from entrypoints.http.keys import AUTHENTICATOR, CONTAINER
+from entrypoints.http.metrics import request_id_header
 from entrypoints.http.problems import HttpProblem
 from entrypoints.http.schemas import upload_json
 from media_core.events import DomainEvent
@@ -122,6 +123,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             "Content-Type": "text/event-stream; charset=utf-8",
             "Cache-Control": "no-store",
             "X-Accel-Buffering": "no",
+            **request_id_header(request),
         }
     )
     subscribable: Subscribable = publisher

@@ -47,10 +47,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol, cast
 
@@ -61,7 +62,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
-from entrypoints.http.problems import problem_response
+from entrypoints.http.problems import problem_for, problem_response
 from entrypoints.observability import REQUEST_ID
 from media_core import errors
 from media_core.events import (
@@ -89,6 +90,8 @@ RECONCILER_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 UNMATCHED_ROUTE = "unmatched"
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_SHAPE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+_REQUEST_ID_PREFIX = secrets.token_hex(10)
+_REQUEST_COUNTER = itertools.count(1)
 _SECRET_PATH_PARAMETERS = frozenset({"token"})
 
 
@@ -323,6 +326,9 @@ class ServiceMetrics:
     ) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # Children of labelled metrics, looked up once per label values: labels() validates
+        # and takes a lock on every call, which the request path pays several times.
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
         self.uploads_created = Counter(
             "media_uploads_created", "Upload slots handed out.", ["provider"], registry=r
         )
@@ -414,40 +420,47 @@ class ServiceMetrics:
         upload = event.upload
         provider = upload.provider
         if isinstance(event, UploadRequested):
-            self.uploads_created.labels(provider).inc()
+            self._child(self.uploads_created, provider).inc()
         elif isinstance(event, UploadProcessing):
             if upload.uploaded_at is not None:
                 seconds = (upload.uploaded_at - upload.created_at).total_seconds()
-                self.transfer_seconds.labels(provider).observe(max(0.0, seconds))
+                self._child(self.transfer_seconds, provider).observe(max(0.0, seconds))
         elif isinstance(event, UploadReady):
-            self.uploads_finished.labels(provider, UploadStatus.READY.value).inc()
+            self._child(self.uploads_finished, provider, UploadStatus.READY.value).inc()
             if upload.ready_at is not None:
                 total = (upload.ready_at - upload.created_at).total_seconds()
-                self.ready_seconds.labels(provider).observe(max(0.0, total))
+                self._child(self.ready_seconds, provider).observe(max(0.0, total))
                 # uploaded_at equals ready_at when READY came without a PROCESSING event
                 # (Cloudflare): then the processing time is unknown, not zero.
                 if upload.uploaded_at is not None and upload.uploaded_at < upload.ready_at:
                     processing = (upload.ready_at - upload.uploaded_at).total_seconds()
-                    self.processing_seconds.labels(provider).observe(processing)
+                    self._child(self.processing_seconds, provider).observe(processing)
         elif isinstance(event, UploadFailed):
-            self.uploads_finished.labels(provider, UploadStatus.FAILED.value).inc()
+            self._child(self.uploads_finished, provider, UploadStatus.FAILED.value).inc()
             code = upload.failure_code.value if upload.failure_code else "unknown"
-            self.upload_failures.labels(provider, code).inc()
+            self._child(self.upload_failures, provider, code).inc()
         elif isinstance(event, UploadDeleted):
-            self.uploads_deleted.labels(provider).inc()
+            self._child(self.uploads_deleted, provider).inc()
 
     def provider_observer(self, provider: str) -> Callable[[str, str, float], None]:
         """An ``HttpPolicy.on_attempt`` callback for ``provider``."""
 
         def on_attempt(operation: str, outcome: str, seconds: float) -> None:
-            self.provider_requests.labels(provider, operation, outcome).inc()
-            self.provider_seconds.labels(provider, operation).observe(seconds)
+            self._child(self.provider_requests, provider, operation, outcome).inc()
+            self._child(self.provider_seconds, provider, operation).observe(seconds)
 
         return on_attempt
 
+    def _child(self, metric: Any, *values: str) -> Any:
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def observe_webhook(self, provider: str, outcome: str) -> None:
         """Count one webhook delivery."""
-        self.webhooks.labels(provider, outcome).inc()
+        self._child(self.webhooks, provider, outcome).inc()
 
     def count_error(self, where: str) -> None:
         """Count one reported unexpected exception."""
@@ -455,10 +468,10 @@ class ServiceMetrics:
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered HTTP request."""
-        self.http_requests.labels(route, method, str(status)).inc()
-        self.http_seconds.labels(route, method).observe(seconds)
+        self._child(self.http_requests, route, method, str(status)).inc()
+        self._child(self.http_seconds, route, method).observe(seconds)
         if status == 429:
-            self.rate_limited.labels(route).inc()
+            self._child(self.rate_limited, route).inc()
 
     def render(self) -> bytes:
         """The exposition text of every metric (call :meth:`StorageCollector.refresh` first)."""
@@ -520,7 +533,9 @@ def incoming_request_id(value: str | None) -> str:
     """The client's ``X-Request-ID`` if it is a sane token, else a fresh one."""
     if value and _REQUEST_ID_SHAPE.match(value):
         return value
-    return uuid.uuid4().hex
+    # 32 hex digits, unique without a system call per request: 80 random bits chosen once per
+    # process, then a counter (uuid4 costs a getrandom call and an object each time).
+    return f"{_REQUEST_ID_PREFIX}{next(_REQUEST_COUNTER) & 0xFFFFFFFFFFFF:012x}"
 
 
 def _logged_path(request: web.Request) -> str:
@@ -539,11 +554,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def observe_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id in and out, one access log line, and the HTTP metrics, for every request.
+    """The one middleware: request id in and out, problem+json for every error, the HTTP
+    metrics and one access log line, for every request.
 
     The id comes from ``X-Request-ID`` (or is made up), is set in :data:`REQUEST_ID` for every
-    log line the request causes, and is echoed in the response (see :func:`echo_request_id`).
-    Sits outside the problem middleware, so it sees the final status of every answer.
+    log line the request causes, and is echoed in the response (a handler that streams sets it
+    itself, with :func:`request_id_header`). Errors become answers here (see
+    :func:`~entrypoints.http.problems.problem_for`), so the metrics see the final status of
+    every answer. One middleware rather than three: each layer is a coroutine per request.
     """
     request_id = incoming_request_id(request.headers.get(REQUEST_ID_HEADER))
     request[REQUEST_ID_KEY] = request_id
@@ -551,15 +569,21 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
     started = time.perf_counter()
     status = 500
     try:
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except Exception as exc:
+            response = problem_for(exc, request)  # re-raises HTTPExceptions raised on purpose
     except web.HTTPException as exc:
         status = exc.status
+        exc.headers[REQUEST_ID_HEADER] = request_id
         raise
     except asyncio.CancelledError:
         status = 499  # the client went away before the answer
         raise
     else:
         status = response.status
+        if not response.prepared:
+            response.headers[REQUEST_ID_HEADER] = request_id
         return response
     finally:
         seconds = time.perf_counter() - started
@@ -567,27 +591,27 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
         metrics = request.app.get(METRICS)
         if metrics is not None:
             metrics.observe_request(route, request.method, status, seconds)
-        log.info(
-            "%s %s %s",
-            request.method,
-            route,
-            status,
-            extra={
-                "method": request.method,
-                "route": route,
-                "path": _logged_path(request),
-                "status": status,
-                "seconds": round(seconds, 6),
-            },
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s %s %s",
+                request.method,
+                route,
+                status,
+                extra={
+                    "method": request.method,
+                    "route": route,
+                    "path": _logged_path(request),
+                    "status": status,
+                    "seconds": round(seconds, 6),
+                },
+            )
         REQUEST_ID.reset(context_token)
 
 
-async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: put the request id on every response, streamed ones too."""
+def request_id_header(request: web.Request) -> dict[str, str]:
+    """``X-Request-ID`` for a response the handler prepares itself (a stream)."""
     request_id = request.get(REQUEST_ID_KEY)
-    if request_id is not None:
-        response.headers[REQUEST_ID_HEADER] = request_id
+    return {REQUEST_ID_HEADER: request_id} if request_id is not None else {}
 
 
 # --- readiness ---------------------------------------------------------------------------------

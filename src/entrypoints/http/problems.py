@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -166,57 +166,53 @@ def from_http_problem(problem: HttpProblem, request: web.Request) -> web.Respons
     )
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def problem_middleware(  # noqa: PLR0911 - one return per family of error
-    request: web.Request, handler: Handler
+def problem_for(  # noqa: PLR0911 - one return per family of error
+    exc: Exception, request: web.Request
 ) -> web.StreamResponse:
-    """Map every error to problem+json; nothing a client sends ends in a bare 500."""
-    try:
-        return await handler(request)
-    except errors.MediaCoreError as error:
-        if status_for(error) >= 500:
-            log.warning("%s %s: %s (%s)", request.method, request.path, error.code, error.detail)
-        return from_domain_error(error, request)
-    except HttpProblem as problem:
-        return from_http_problem(problem, request)
-    except InvalidBody as invalid:
+    """The problem+json answer to an error a handler raised; nothing ends in a bare 500.
+
+    Re-raises the ``web.HTTPException``s that are raised on purpose (redirects and the like).
+    """
+    if isinstance(exc, errors.MediaCoreError):
+        if status_for(exc) >= 500:
+            log.warning("%s %s: %s (%s)", request.method, request.path, exc.code, exc.detail)
+        return from_domain_error(exc, request)
+    if isinstance(exc, HttpProblem):
+        return from_http_problem(exc, request)
+    if isinstance(exc, InvalidBody):
         return problem_response(
             status=422,
             code=errors.InvalidInput.code,
             title=errors.InvalidInput.title,
-            detail="; ".join(f"{p or '/'} {d}" for p, d in invalid.errors),
+            detail="; ".join(f"{p or '/'} {d}" for p, d in exc.errors),
             instance=request.path,
-            extra={"errors": [{"pointer": p or "/", "detail": d} for p, d in invalid.errors]},
+            extra={"errors": [{"pointer": p or "/", "detail": d} for p, d in exc.errors]},
         )
-    except web.HTTPRequestEntityTooLarge:
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return from_http_problem(HttpProblem("body-too-large"), request)
-    except web.HTTPNotFound:
+    if isinstance(exc, web.HTTPNotFound):
         return from_http_problem(HttpProblem("not-found"), request)
-    except web.HTTPMethodNotAllowed as exc:
+    if isinstance(exc, web.HTTPMethodNotAllowed):
         response = from_http_problem(HttpProblem("method-not-allowed"), request)
         response.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
         return response
-    except web.HTTPException:
-        raise  # redirects and the like, raised on purpose
-    except Exception as exc:
-        reporter = request.app.get(ERROR_REPORTER)
-        if reporter is None:
-            log.exception("unhandled error on %s %s", request.method, request.path)
-        else:
-            resource = request.match_info.route.resource
-            reporter.report(
-                exc,
-                {
-                    "where": "request",
-                    "request_id": REQUEST_ID.get(),
-                    "method": request.method,
-                    "route": resource.canonical if resource is not None else "unmatched",
-                },
-            )
-        return from_http_problem(HttpProblem("internal-error"), request)
+    if isinstance(exc, web.HTTPException):
+        raise exc
+    reporter = request.app.get(ERROR_REPORTER)
+    if reporter is None:
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    else:
+        resource = request.match_info.route.resource
+        reporter.report(
+            exc,
+            {
+                "where": "request",
+                "request_id": REQUEST_ID.get(),
+                "method": request.method,
+                "route": resource.canonical if resource is not None else "unmatched",
+            },
+        )
+    return from_http_problem(HttpProblem("internal-error"), request)
 
 
 def problem_catalogue() -> dict[str, dict[str, Any]]:

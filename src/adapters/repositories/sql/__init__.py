@@ -9,6 +9,16 @@ Running it::
     ...
     await engine.dispose()
 
+On PostgreSQL, give the repository a bare asyncpg pool for its hot statements (what ``serve``
+does; measured in docs/benchmarks.md)::
+
+    pool = create_driver_pool("postgresql://user@db/media")
+    await pool.open()                                        # optional: connect now
+    repository = SqlAlchemyMediaRepository(engine, driver_pool=pool)
+    ...
+    await pool.close()
+    await engine.dispose()
+
 Tables: ``media_uploads`` (one row per upload; unique id, playback id, and (provider, provider
 upload id); indexes for listing an owner's uploads newest first and for the reconciler's scan by
 status and ``updated_at``; ``reconcile_after`` is the reconciler's lease, claimed with ``FOR UPDATE
@@ -62,7 +72,7 @@ Deleting a user: call ``MediaService.delete_all_for_user(user_id)`` (or the repo
 to a users table we do not own.
 """
 
-from adapters.repositories.sql._engine import async_url, create_engine
+from adapters.repositories.sql._engine import async_url, create_driver_pool, create_engine
 from adapters.repositories.sql._migrate import (
     BRANCH_LABEL,
     MIGRATIONS_PATH,
@@ -74,6 +84,7 @@ from adapters.repositories.sql._migrate import (
     schema_status,
     upgrade,
 )
+from adapters.repositories.sql._pool import DriverPool, PoolClosed, PoolTimeout
 from adapters.repositories.sql._repository import SqlAlchemyMediaRepository, is_unavailable
 from adapters.repositories.sql._schema import (
     VERSION_TABLE,
@@ -89,11 +100,15 @@ __all__ = [
     "MIGRATIONS_PATH",
     "VERSIONS_PATH",
     "VERSION_TABLE",
+    "DriverPool",
+    "PoolClosed",
+    "PoolTimeout",
     "SchemaStatus",
     "SqlAlchemyMediaRepository",
     "UtcDateTime",
     "alembic_config",
     "async_url",
+    "create_driver_pool",
     "create_engine",
     "head_revision",
     "idempotency_keys",

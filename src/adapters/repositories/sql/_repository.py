@@ -19,7 +19,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.repositories._common import check_limit, decode_cursor, encode_cursor, normalized
+from adapters.repositories._common import check_limit, decode_cursor, encode_cursor
+from adapters.repositories.sql._pool import DriverPool
 from adapters.repositories.sql._schema import idempotency_keys, media_uploads, webhook_deliveries
 from adapters.system import SystemClock
 from media_core.errors import Conflict, DuplicateDelivery, RepositoryUnavailable, VersionConflict
@@ -110,10 +111,20 @@ class SqlAlchemyMediaRepository:
     A database that cannot be reached, times out or drops the connection raises
     ``RepositoryUnavailable``, and the transaction is rolled back, so nothing is half-written.
     ``clock`` stamps deliveries recorded by ``update`` (default: the system clock, UTC).
+    ``driver_pool`` (PostgreSQL): a pool from :func:`create_driver_pool` for the hot statements.
     """
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Clock | None = None,
+        driver_pool: DriverPool | None = None,
+    ) -> None:
         self._engine = engine
+        # PostgreSQL: an asyncpg pool from create_driver_pool for the hot statements; without
+        # one they borrow the driver connection from SQLAlchemy's pool.
+        self._driver_pool = driver_pool
         # Reads run outside a transaction: one statement needs none, and autocommit spares the
         # BEGIN and ROLLBACK round trips that SQLAlchemy's implicit transaction would add.
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -130,15 +141,15 @@ class SqlAlchemyMediaRepository:
 
     async def add(self, upload: MediaUpload) -> None:
         """Insert a new upload; ``Conflict`` if its id or a unique provider key is taken."""
-        row = _to_row(normalized(upload))
+        row = _to_row(upload)
         with translate_errors("add"):
             try:
                 if self._sqlite_file is not None:
                     await self._sqlite_write().run(lambda conn: _sqlite_insert(conn, row))
                 elif self._dialect == "postgresql":
                     # One statement commits on its own: no BEGIN and COMMIT round trips.
-                    async with _pg_driver(self._reader) as driver:
-                        values = [_pg_value(name, row[name]) for name in _INSERT_COLUMNS]
+                    async with self._pg() as driver:
+                        values = _pg_values(row, _INSERT_COLUMNS)
                         await driver.execute(_PG_INSERT, *values)
                 else:
                     async with self._engine.begin() as conn:
@@ -206,7 +217,9 @@ class SqlAlchemyMediaRepository:
         ``VersionConflict`` if no row matched (another writer won, or the upload is gone),
         ``Conflict`` if a unique key is taken; the transaction is rolled back in every case.
         """
-        stored = normalized(attrs.evolve(upload, version=expected_version + 1))
+        stored = upload
+        if upload.version != expected_version + 1:
+            stored = attrs.evolve(upload, version=expected_version + 1)
         if self._dialect == "postgresql":
             await self._pg_update(stored, expected_version, delivery)
             return stored
@@ -234,6 +247,12 @@ class SqlAlchemyMediaRepository:
                         f"upload {stored.id} is not at version {expected_version}"
                     )
         return stored
+
+    def _pg(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """An asyncpg connection for one statement, from the driver pool if there is one."""
+        if self._driver_pool is not None:
+            return self._driver_pool.acquire()
+        return _pg_driver(self._reader)
 
     def _sqlite_write(self) -> _SqliteWriter:
         if self._sqlite_writer is None:
@@ -269,11 +288,10 @@ class SqlAlchemyMediaRepository:
         With a delivery, the insert of its key and the guarded update are one statement
         (:data:`_PG_APPLY`): it writes both or neither, and says which case it met.
         """
-        row = _to_row(stored)
-        values = [_pg_value(name, row[name]) for name in _PG_UPDATE_COLUMNS]
+        values = _pg_values(_to_row(stored), _PG_UPDATE_COLUMNS)
         with translate_errors("update"):
             try:
-                async with _pg_driver(self._reader) as driver:
+                async with self._pg() as driver:
                     if delivery is None:
                         status = await driver.execute(
                             _PG_UPDATE, *values, stored.id, expected_version
@@ -576,7 +594,7 @@ class SqlAlchemyMediaRepository:
         if self._dialect == "postgresql":
             sql = _PG_BY_ID if query is _SELECT_BY_ID else _PG_BY_PLAYBACK_ID
             with translate_errors(action):
-                async with _pg_driver(self._reader) as driver:
+                async with self._pg() as driver:
                     record = await driver.fetchrow(sql, key)
             return _from_record(record) if record is not None else None
         with translate_errors(action):
@@ -710,7 +728,7 @@ async def _pg_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
 
 _SQLITE_BY_ID = _PG_BY_ID.replace("$1", "?")
 _SQLITE_BY_PLAYBACK_ID = _PG_BY_PLAYBACK_ID.replace("$1", "?")
-_SQLITE_TIMES = ("created_at", "updated_at", "upload_expires_at", "uploaded_at", "ready_at")
+_TIMESTAMPS = ("created_at", "updated_at", "upload_expires_at", "uploaded_at", "ready_at")
 
 
 class _SqliteWriter:
@@ -826,15 +844,19 @@ def _sqlite_file(engine: AsyncEngine) -> str | None:
 def _from_sqlite_row(row: sqlite3.Row) -> MediaUpload:
     values = dict(zip(row.keys(), row, strict=True))
     values["metadata"] = json.loads(values["metadata"])
-    for name in _SQLITE_TIMES:
+    for name in _TIMESTAMPS:
         if values[name] is not None:  # stored by UtcDateTime as naive UTC text
             values[name] = datetime.fromisoformat(values[name]).replace(tzinfo=UTC)
     return _from_row(values)
 
 
-def _pg_value(name: str, value: Any) -> Any:
-    # SQLAlchemy's asyncpg dialect gives jsonb a text codec: send the document as JSON text.
-    return json.dumps(value, separators=(",", ":")) if name == "metadata" else value
+def _pg_values(row: dict[str, Any], names: Sequence[str]) -> list[Any]:
+    """``row``'s values in the order of ``names``, as the asyncpg fast path sends them."""
+    values = [row[name] for name in names]
+    # The connections give jsonb a text codec (as SQLAlchemy's dialect does): send JSON text.
+    index = names.index("metadata")
+    values[index] = json.dumps(values[index], separators=(",", ":"))
+    return values
 
 
 def _from_record(record: Any) -> MediaUpload:
@@ -853,6 +875,11 @@ def _delivery_row(delivery: DeliveryKey, received_at: datetime) -> dict[str, Any
 
 
 def _to_row(upload: MediaUpload) -> dict[str, Any]:
+    """The row of ``upload``; ``ValueError`` on a naive timestamp (its instant is unknown)."""
+    for name in _TIMESTAMPS:
+        value = getattr(upload, name)
+        if value is not None and value.utcoffset() is None:
+            raise ValueError(f"{name} must be an aware datetime, got {value!r}")
     meta = upload.metadata
     return {
         "id": upload.id,
