@@ -491,15 +491,16 @@ class MediaService:
             outcome, upload = WebhookOutcome.IGNORED, None
         else:
             outcome, upload = await self.apply_provider_event(delivery.event)
-        log.info(
-            "webhook %s",
-            outcome.value,
-            extra={
-                "provider": delivery.provider,
-                "event_type": delivery.event_type,
-                "upload_id": upload.id if upload else None,
-            },
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "webhook %s",
+                outcome.value,
+                extra={
+                    "provider": delivery.provider,
+                    "event_type": delivery.event_type,
+                    "upload_id": upload.id if upload else None,
+                },
+            )
         return outcome, upload
 
     async def apply_provider_event(
