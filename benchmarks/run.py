@@ -332,49 +332,58 @@ def signed_deliveries(ids: list[str], path: Path) -> None:
 
 
 def measure(
-    app: str,
+    apps: list[str],
     db: str,
-    url: str,
+    urls: dict[str, str],
     workdir: Path,
     seconds: int,
     connections: list[int],
     routes: list[str],
 ) -> list[Result]:
+    """Every route at every concurrency, the apps one right after the other each time.
+
+    Both servers run for the whole measurement (an idle one costs nothing), so the machine's
+    drift from minute to minute touches both sides of each ratio alike.
+    """
     results: list[Result] = []
     bearer = token()
-    status_ids = seed(url, 5000, prefix=f"st{app[:2]}")
-    ids_file = workdir / "ids.txt"
-    ids_file.write_text("\n".join(status_ids) + "\n")
-    with server(app, url, workdir) as running:
-        port = running.port
-        wrk(port, "status.lua", 8, 2, str(ids_file), bearer)  # warm up
+    ids_files: dict[str, Path] = {}
+    for app in apps:
+        status_ids = seed(urls[app], 5000, prefix=f"st{app[:2]}")
+        ids_files[app] = workdir / f"ids-{app}.txt"
+        ids_files[app].write_text("\n".join(status_ids) + "\n")
+    with contextlib.ExitStack() as stack:
+        ports = {app: stack.enter_context(server(app, urls[app], workdir)).port for app in apps}
+        for app in apps:
+            wrk(ports[app], "status.lua", 8, 2, str(ids_files[app]), bearer)  # warm up
         for route in routes:
             for conns in connections:
-                if route == "webhook":
-                    ids = seed(
-                        url, 60_000 if db == "postgresql" else 30_000, prefix=f"wh{app[:2]}{conns}x"
+                for app in apps:
+                    port, url = ports[app], urls[app]
+                    if route == "webhook":
+                        count = 60_000 if db == "postgresql" else 30_000
+                        ids = seed(url, count, prefix=f"wh{app[:2]}{conns}x")
+                        deliveries = workdir / "deliveries.txt"
+                        signed_deliveries(ids, deliveries)
+                        raw = wrk(port, "webhook.lua", conns, seconds, str(deliveries))
+                    elif route == "status":
+                        raw = wrk(port, "status.lua", conns, seconds, str(ids_files[app]), bearer)
+                    else:
+                        raw = wrk(port, "create.lua", conns, seconds, bearer)
+                    results.append(
+                        Result(
+                            app,
+                            db,
+                            route,
+                            conns,
+                            raw["rps"],
+                            raw["p50_ms"],
+                            raw["p99_ms"],
+                            raw["non_2xx"],
+                            raw["socket_errors"],
+                        )
                     )
-                    deliveries = workdir / "deliveries.txt"
-                    signed_deliveries(ids, deliveries)
-                    raw = wrk(port, "webhook.lua", conns, seconds, str(deliveries))
-                elif route == "status":
-                    raw = wrk(port, "status.lua", conns, seconds, str(ids_file), bearer)
-                else:
-                    raw = wrk(port, "create.lua", conns, seconds, bearer)
-                results.append(
-                    Result(
-                        app,
-                        db,
-                        route,
-                        conns,
-                        raw["rps"],
-                        raw["p50_ms"],
-                        raw["p99_ms"],
-                        raw["non_2xx"],
-                        raw["socket_errors"],
-                    )
-                )
-                print(f"  {app:8} {db:10} {route:8} c={conns:<3} {_line(raw)}", flush=True)
+                    print(f"  {app:8} {db:10} {route:8} c={conns:<3} {_line(raw)}", flush=True)
     return results
 
 
@@ -549,13 +558,19 @@ def _header(seconds: int) -> list[str]:
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `nox -s bench` on {CORES} cores "
         f"({cpu_model()}), {memory_gib} GiB. Server pinned to core 0, wrk (1 thread) to core 1; "
-        f"{seconds} s per run; everything on 127.0.0.1.",
+        f"{seconds} s per run; everything on 127.0.0.1. PostgreSQL is not pinned (it shares both "
+        "cores, as it would beside a real server; pinning it next to wrk made the floor wait "
+        "for that core). Each figure is one run, and for each row the floor and the service run "
+        "one right after the other: on this virtual machine the same run moves by ±20 % from "
+        "minute to minute, which the ratio mostly cancels.",
         "",
         f"Versions: {versions()}.",
         "",
         "**Floor** = `benchmarks/floor.py`: a bare aiohttp app doing the same unavoidable work "
         "(HMAC or JWT check, JSON, the same SQL statements in one transaction, the same "
-        "response body) with no layers.",
+        "response body, the same timeouts on every database call) with no layers, using the "
+        "same tricks as the service where they apply (verified JWTs remembered, PostgreSQL "
+        "connections pooled as a free list without asyncpg's per-release reset and task).",
         "",
         "| route | database | conns | service req/s | floor req/s | service/floor "
         "| service p50 ms | service p99 ms | floor p99 ms | non-2xx |",
@@ -649,12 +664,15 @@ def main() -> None:
     memory = None
     with tempfile.TemporaryDirectory(prefix="media-bench-") as tmp:
         workdir = Path(tmp)
+        apps = args.apps.split(",")
         for db in args.dbs.split(","):
-            for app in args.apps.split(","):
-                with database(db, args.postgres, workdir) as url:
-                    results += measure(
-                        app, db, url, workdir, args.seconds, connections, args.routes.split(",")
-                    )
+            with contextlib.ExitStack() as stack:
+                urls = {
+                    app: stack.enter_context(database(db, args.postgres, workdir)) for app in apps
+                }
+                results += measure(
+                    apps, db, urls, workdir, args.seconds, connections, args.routes.split(",")
+                )
         if not (args.quick or args.skip_scale):
             scale_results = scale(args.postgres, workdir, args.seconds)
         if not args.skip_memory:
