@@ -92,9 +92,12 @@ def user_of(request: web.Request) -> str | None:
 
 
 def iso(value: datetime | str | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return value.isoformat().replace("+00:00", "Z")
+    """The service's format: ISO 8601 in UTC with microseconds and Z."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite keeps naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff"
+        return value.replace(" ", "T") + "Z"
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def row_json(row: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 WEBHOOK_LIMITER: web.AppKey[RateLimiter] = web.AppKey("webhook_limiter")
 """The per-source-address limiter of the webhook routes; absent means unlimited."""
 MAX_PAGE = 100
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # built once, not per response
 
 
 def json_response(
@@ -35,7 +36,7 @@ def json_response(
 ) -> web.Response:
     """A compact JSON response."""
     return web.Response(
-        text=json.dumps(body, separators=(",", ":")),
+        text=_COMPACT.encode(body),
         status=status,
         content_type="application/json",
         headers=headers,
