@@ -214,6 +214,9 @@ def seed(url: str, count: int, *, prefix: str) -> list[str]:
                 ],
             )
             await conn.execute("ANALYZE media_uploads")
+            # Flush what the load dirtied, so that the measured run does not pay for writing
+            # out the bulk load (a checkpoint inside an 8 s run shows as a p99 of ~0.7 s).
+            await conn.execute("CHECKPOINT")
         finally:
             await conn.close()
 
