@@ -125,16 +125,70 @@ def row_json(row: Any) -> dict[str, Any]:
     }
 
 
+# The service's statements (adapters/repositories/sql/_repository.py), written out again: the
+# whole row is read, and the whole row is written back guarded by its version.
+NAMES = [name.strip() for name in COLUMNS.split(",")]
+SET_NAMES = [name for name in NAMES if name != "id"]
+N = len(SET_NAMES)
+PG_SET = ", ".join(f"{name} = ${index}" for index, name in enumerate(SET_NAMES, 1))
+PG_BY_ID = f"SELECT {COLUMNS} FROM media_uploads WHERE id = $1"
 PG_APPLY = (
     "WITH d AS (INSERT INTO webhook_deliveries (provider, delivery_id, received_at) "
-    "VALUES ('fake', $3, now()) ON CONFLICT DO NOTHING RETURNING 1), "
-    "u AS (UPDATE media_uploads SET status = $4, progress = $5, playback_id = "
-    "COALESCE($6, playback_id), duration = COALESCE($7, duration), thumbnail_url = "
-    "COALESCE($8, thumbnail_url), updated_at = now(), version = version + 1 "
-    "WHERE id = $1 AND version = $2 AND EXISTS (SELECT 1 FROM d) RETURNING 1) "
+    f"VALUES (${N + 3}, ${N + 4}, ${N + 5}) ON CONFLICT DO NOTHING RETURNING 1), "
+    f"u AS (UPDATE media_uploads SET {PG_SET} "
+    f"WHERE id = ${N + 1} AND version = ${N + 2} AND EXISTS (SELECT 1 FROM d) RETURNING 1) "
     "SELECT CASE WHEN (SELECT count(*) FROM d) = 0 THEN 0 "
     "ELSE 1 / (SELECT count(*) FROM u) END"
 )
+PG_INSERT = (
+    f"INSERT INTO media_uploads ({COLUMNS}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(NAMES) + 1))})"
+)
+SQLITE_BY_ID = PG_BY_ID.replace("$1", "?")
+SQLITE_UPDATE = (
+    f"UPDATE media_uploads SET {', '.join(f'{name} = ?' for name in SET_NAMES)} "
+    "WHERE id = ? AND version = ?"
+)
+SQLITE_INSERT = f"INSERT INTO media_uploads ({COLUMNS}) VALUES ({', '.join('?' for _ in NAMES)})"
+
+
+def next_row(row: dict[str, Any], event: dict[str, Any], now: Any) -> dict[str, Any] | None:
+    """The row after ``event`` (the state machine's rules, flattened), or None if unchanged."""
+    current, status = row["status"], event["status"]
+    if RANK[current] == 2 or RANK[status] < RANK[current]:
+        return None
+    new = dict(row)
+    new["status"] = status
+    new["progress"] = new_progress(row, event)
+    new["uploaded_at"] = row["uploaded_at"] or now
+    if status == "ready":
+        new["playback_id"] = event.get("playbackId")
+        new["duration"] = event.get("duration")
+        new["thumbnail_url"] = event.get("thumbnailUrl") or row["thumbnail_url"]
+        new["ready_at"] = now
+    new["updated_at"] = now
+    new["version"] = row["version"] + 1
+    return new
+
+
+def new_upload_row(values: dict[str, Any]) -> dict[str, Any]:
+    """Every column of a new upload, as the service inserts it."""
+    row = dict.fromkeys(NAMES)
+    row.update(
+        id=values["id"],
+        owner_id=values["owner_id"],
+        provider="fake",
+        file_name=values["file_name"],
+        file_size=values["file_size"],
+        mime_type=values["mime_type"],
+        status="uploading",
+        progress=0,
+        metadata=values["metadata"],
+        created_at=values["created_at"],
+        updated_at=values["created_at"],
+        version=0,
+    )
+    return row
 
 
 class FreeList:
@@ -189,37 +243,29 @@ class Postgres:
 
     async def apply(self, event: dict[str, Any]) -> str:
         # The same two statements as the service: read the row, then one statement that
-        # records the delivery and updates the row guarded by the version read, or neither.
+        # records the delivery and writes the row guarded by the version read, or neither.
         async with self.pool.acquire() as conn:
             for _ in range(10):
-                row = await conn.fetchrow(
-                    "SELECT status, progress, version FROM media_uploads WHERE id = $1",
-                    event["uploadId"],
-                )
+                row = await conn.fetchrow(PG_BY_ID, event["uploadId"])
                 if row is None:
                     return "unknown_upload"
-                status = event["status"]
-                if RANK[row["status"]] == 2 or RANK[status] < RANK[row["status"]]:
+                new = next_row(dict(row.items()), event, datetime.now(UTC))
+                if new is None:
                     inserted = await conn.fetchval(
                         "INSERT INTO webhook_deliveries (provider, delivery_id, received_at) "
                         "VALUES ('fake', $1, now()) ON CONFLICT DO NOTHING RETURNING 1",
                         event["eventId"],
                     )
                     return "unchanged" if inserted else "duplicate"
-                progress = (
-                    100 if status == "ready" else max(row["progress"], event.get("progress") or 0)
-                )
                 try:
                     outcome = await conn.fetchval(
                         PG_APPLY,
-                        event["uploadId"],
+                        *[new[name] for name in SET_NAMES],
+                        row["id"],
                         row["version"],
+                        "fake",
                         event["eventId"],
-                        status,
-                        progress,
-                        event.get("playbackId"),
-                        event.get("duration"),
-                        event.get("thumbnailUrl"),
+                        datetime.now(UTC),
                     )
                 except asyncpg.DivisionByZeroError:
                     continue  # lost a race: read again
@@ -228,24 +274,13 @@ class Postgres:
 
     async def get(self, upload_id: str) -> Any:
         async with self.pool.acquire() as conn:
-            return await conn.fetchrow(
-                f"SELECT {COLUMNS} FROM media_uploads WHERE id = $1", upload_id
-            )
+            return await conn.fetchrow(PG_BY_ID, upload_id)
 
     async def insert(self, row: dict[str, Any]) -> None:
+        full = new_upload_row(row)
+        full["metadata"] = json.dumps(full["metadata"], separators=(",", ":"))
         async with self.pool.acquire() as conn:
-            await conn.execute(
-                "INSERT INTO media_uploads (id, owner_id, provider, file_name, file_size, "
-                "mime_type, status, progress, metadata, created_at, updated_at, version) "
-                "VALUES ($1, $2, 'fake', $3, $4, $5, 'uploading', 0, $6, $7, $7, 0)",
-                row["id"],
-                row["owner_id"],
-                row["file_name"],
-                row["file_size"],
-                row["mime_type"],
-                json.dumps(row["metadata"]),
-                row["created_at"],
-            )
+            await conn.execute(PG_INSERT, *[full[name] for name in NAMES])
 
 
 class Sqlite:
@@ -260,47 +295,30 @@ class Sqlite:
         self.reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.reader.row_factory = sqlite3.Row
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = FULL")
 
     def _apply(self, event: dict[str, Any]) -> str:
         conn = self.conn
+        now = datetime.now(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
         conn.execute("BEGIN IMMEDIATE")
         try:
             cursor = conn.execute(
                 "INSERT INTO webhook_deliveries (provider, delivery_id, received_at) "
                 "VALUES ('fake', ?, ?) ON CONFLICT DO NOTHING",
-                (event["eventId"], datetime.now(UTC).isoformat(" ")),
+                (event["eventId"], now),
             )
             if cursor.rowcount != 1:
                 conn.execute("ROLLBACK")
                 return "duplicate"
-            row = conn.execute(
-                "SELECT status, progress, version FROM media_uploads WHERE id = ?",
-                (event["uploadId"],),
-            ).fetchone()
-            status = event["status"]
-            if row is None or RANK[row["status"]] == 2 or RANK[status] < RANK[row["status"]]:
+            row = conn.execute(SQLITE_BY_ID, (event["uploadId"],)).fetchone()
+            current = None if row is None else dict(zip(NAMES, row, strict=True))
+            new = None if current is None else next_row(current, event, now)
+            if current is None or new is None:
                 conn.execute("COMMIT")
                 return "unchanged"
-            progress = (
-                100 if status == "ready" else max(row["progress"], event.get("progress") or 0)
-            )
-            conn.execute(
-                "UPDATE media_uploads SET status = ?, progress = ?, playback_id = "
-                "COALESCE(?, playback_id), duration = COALESCE(?, duration), thumbnail_url = "
-                "COALESCE(?, thumbnail_url), updated_at = ?, version = version + 1 WHERE id = ?",
-                (
-                    status,
-                    progress,
-                    event.get("playbackId"),
-                    event.get("duration"),
-                    event.get("thumbnailUrl"),
-                    datetime.now(UTC).isoformat(" "),
-                    event["uploadId"],
-                ),
-            )
+            values = [new[name] for name in SET_NAMES]
+            conn.execute(SQLITE_UPDATE, [*values, current["id"], current["version"]])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -311,27 +329,13 @@ class Sqlite:
         return await asyncio.get_running_loop().run_in_executor(self.writer, self._apply, event)
 
     async def get(self, upload_id: str) -> Any:
-        return self.reader.execute(
-            f"SELECT {COLUMNS} FROM media_uploads WHERE id = ?", (upload_id,)
-        ).fetchone()
+        return self.reader.execute(SQLITE_BY_ID, (upload_id,)).fetchone()
 
     def _insert(self, row: dict[str, Any]) -> None:
-        created = row["created_at"].replace(tzinfo=None).isoformat(" ")
-        self.conn.execute(
-            "INSERT INTO media_uploads (id, owner_id, provider, file_name, file_size, "
-            "mime_type, status, progress, metadata, created_at, updated_at, version) "
-            "VALUES (?, ?, 'fake', ?, ?, ?, 'uploading', 0, ?, ?, ?, 0)",
-            (
-                row["id"],
-                row["owner_id"],
-                row["file_name"],
-                row["file_size"],
-                row["mime_type"],
-                json.dumps(row["metadata"]),
-                created,
-                created,
-            ),
-        )
+        full = new_upload_row(row)
+        created = row["created_at"].replace(tzinfo=None).isoformat(" ", "microseconds")
+        full.update(created_at=created, updated_at=created, metadata=json.dumps(full["metadata"]))
+        self.conn.execute(SQLITE_INSERT, [full[name] for name in NAMES])
 
     async def insert(self, row: dict[str, Any]) -> None:
         await asyncio.get_running_loop().run_in_executor(self.writer, self._insert, row)
