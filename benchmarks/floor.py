@@ -3,8 +3,9 @@
 It shares no code with media-core. Each route does what the service must do and nothing more:
 
 - ``POST /webhook``: read the raw body, verify the ``t=…,v1=…`` HMAC-SHA256 signature and its
-  age, parse the JSON, then in one transaction insert the delivery (at most once), lock and read
-  the upload, write its new state, commit, and answer a small JSON body.
+  age, parse the JSON, read the upload's row, then record the delivery (at most once) and write
+  the new row under its version guard, both or neither, and answer a small JSON body. The SQL is
+  the service's own (whole row read, whole row written).
 - ``GET /status/{id}``: verify the bearer JWT (HS256), read the row, answer its JSON.
 - ``POST /create``: verify the JWT, parse and check the body, insert the row, answer 201.
 
