@@ -44,6 +44,7 @@ from adapters.repositories.sql import media_uploads
 
 ROOT = Path(__file__).resolve().parents[1]
 LUA = ROOT / "benchmarks" / "wrk"
+EXPRESS = ROOT / "benchmarks" / "express"
 WEBHOOK_SECRET = "bench-webhook-secret"
 JWT_SECRET = "bench-jwt-secret-bench-jwt-secret-0123"
 USER = "bench-user"
@@ -256,6 +257,8 @@ def server(app: str, url: str, workdir: Path) -> Iterator[Server]:
     }
     if app == "service":
         command = [sys.executable, "-m", "entrypoints.cli", "serve"]
+    elif app == "express":
+        command = ["node", str(EXPRESS / "server.js"), "--db", url, "--port", str(port)]
     else:
         command = [
             sys.executable,
@@ -612,11 +615,51 @@ def _scale_lines(scale_results: list[Result]) -> list[str]:
     return lines
 
 
+def express_comparison(postgres: str, workdir: Path, seconds: int) -> list[Result]:
+    """Webhooks and status reads, service and the Express + pg + Mux SDK receiver, on PostgreSQL."""
+    if not (EXPRESS / "node_modules").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(EXPRESS)],
+            check=True,
+            capture_output=True,
+        )
+    apps = ["express", "service"]
+    with contextlib.ExitStack() as stack:
+        urls = {app: stack.enter_context(database("postgresql", postgres, workdir)) for app in apps}
+        return measure(apps, "postgresql", urls, workdir, seconds, [64], ["webhook", "status"])
+
+
+def _express_lines(results: list[Result]) -> list[str]:
+    express = {r.route: r for r in results if r.app == "express"}
+    lines = [
+        "",
+        "## Against an Express receiver (PostgreSQL, 64 connections)",
+        "",
+        "`benchmarks/express/server.js`: Express 5 + node-postgres, signatures checked by Mux's "
+        "own SDK (`mux.webhooks.unwrap`), the same SQL, timeouts and remembered JWTs; pinned to "
+        "core 0 like the others, run right before the service.",
+        "",
+        "| route | service req/s | Express req/s | service/Express | service p99 ms "
+        "| Express p99 ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        other = express.get(r.route)
+        if r.app != "service" or other is None:
+            continue
+        lines.append(
+            f"| {r.route} | {r.rps:,.0f} | {other.rps:,.0f} | {r.rps / other.rps:.2f} "
+            f"| {r.p99_ms:.2f} | {other.p99_ms:.2f} |"
+        )
+    return lines
+
+
 def report(
     results: list[Result],
     scale_results: list[Result],
     memory: dict[str, float] | None,
     seconds: int,
+    express_results: list[Result] | None = None,
 ) -> str:
     """The markdown of docs/benchmarks.md."""
     lines = _header(seconds)
@@ -626,6 +669,8 @@ def report(
             lines.append(_comparison_row(r, floor.get((r.db, r.route, r.connections))))
     if scale_results:
         lines += _scale_lines(scale_results)
+    if express_results:
+        lines += _express_lines(express_results)
     if memory:
         lines += [
             "",
@@ -649,6 +694,9 @@ def main() -> None:
         "--quick", action="store_true", help="one concurrency, SQLite and PG, no scale"
     )
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument(
+        "--skip-express", action="store_true", help="no Express receiver (needs node and npm)"
+    )
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument(
         "--postgres",
@@ -664,6 +712,7 @@ def main() -> None:
     connections = [64] if args.quick else [16, 64]
     results: list[Result] = []
     scale_results: list[Result] = []
+    express_results: list[Result] = []
     memory = None
     with tempfile.TemporaryDirectory(prefix="media-bench-") as tmp:
         workdir = Path(tmp)
@@ -678,11 +727,13 @@ def main() -> None:
                 )
         if not (args.quick or args.skip_scale):
             scale_results = scale(args.postgres, workdir, args.seconds)
+        if not (args.quick or args.skip_express):
+            express_results = express_comparison(args.postgres, workdir, args.seconds)
         if not args.skip_memory:
             memory = upload_memory(workdir, 1024**3)
             memory |= stream_memory(workdir, 1000)
             print(f"  memory: {memory}")
-    text = report(results, scale_results, memory, args.seconds)
+    text = report(results, scale_results, memory, args.seconds, express_results)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(text)
     print(text)
