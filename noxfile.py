@@ -66,8 +66,9 @@ def serve(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Service against the bare floor on SQLite and PostgreSQL; writes docs/benchmarks.md.
 
-    Needs wrk (Debian: ``apt-get install wrk``) and a PostgreSQL server where it may create
-    databases (``BENCH_POSTGRES_URL``). Pass options after ``--``, e.g. ``-- --quick``.
+    Needs wrk (Debian: ``apt-get install wrk``), a PostgreSQL server where it may create
+    databases (``BENCH_POSTGRES_URL``) and Node.js for the Express receiver it compares with
+    (``-- --skip-express`` without). Pass options after ``--``, e.g. ``-- --quick``.
     """
     session.install("-e", ".", "httpx")
     session.run("python", "benchmarks/run.py", *session.posargs)
