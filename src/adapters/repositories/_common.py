@@ -14,7 +14,8 @@ from media_core.errors import InvalidInput
 from media_core.model import MediaUpload, UploadStatus
 from media_core.ports import StaleCriteria
 
-_TIMESTAMPS = ("created_at", "updated_at", "upload_expires_at", "ready_at", "uploaded_at")
+TIMESTAMPS = ("created_at", "updated_at", "upload_expires_at", "ready_at", "uploaded_at")
+"""The upload's timestamp fields: every one stored as an aware instant (None where unset)."""
 
 
 def encode_cursor(created_at: datetime, upload_id: str) -> str:
@@ -42,19 +43,25 @@ def check_limit(limit: int) -> None:
         raise ValueError(f"limit must be at least 1, got {limit}")
 
 
+def require_aware(upload: MediaUpload) -> None:
+    """``ValueError`` if a timestamp of ``upload`` is naive: its instant is unknown."""
+    for name in TIMESTAMPS:
+        value: datetime | None = getattr(upload, name)
+        if value is not None and value.utcoffset() is None:
+            raise ValueError(f"{name} must be an aware datetime, got {value!r}")
+
+
 def normalized(upload: MediaUpload) -> MediaUpload:
     """``upload`` as a store keeps it: timestamps in UTC, no mutable state shared with the caller.
 
     Raises ``ValueError`` on a naive timestamp: every stored time is an aware instant.
     """
+    require_aware(upload)
     changes: dict[str, Any] = {}
-    for name in _TIMESTAMPS:
+    for name in TIMESTAMPS:
         value: datetime | None = getattr(upload, name)
-        if value is None:
-            continue
-        if value.utcoffset() is None:
-            raise ValueError(f"{name} must be an aware datetime, got {value!r}")
-        changes[name] = value.astimezone(UTC)
+        if value is not None:
+            changes[name] = value.astimezone(UTC)
     metadata = attrs.evolve(upload.metadata, extra=dict(upload.metadata.extra))
     return attrs.evolve(upload, metadata=metadata, **changes)
 

@@ -53,11 +53,6 @@ class DriverPool:
         self._count = 0  # connections idle, in use, or being opened
         self._closed = False
 
-    @property
-    def size(self) -> int:
-        """The most connections this pool opens."""
-        return self._size
-
     def acquire(self) -> _Lease:
         """``async with pool.acquire() as connection:`` one connection for a few statements."""
         return _Lease(self)
@@ -88,14 +83,6 @@ class DriverPool:
             self._count -= 1
             with contextlib.suppress(Exception):
                 await connection.close(timeout=5.0)
-
-    def terminate(self) -> None:
-        """Close every idle connection at once, without telling the server."""
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            self._count -= 1
-            connection.terminate()
 
     async def _take(self) -> Any:
         if self._closed:

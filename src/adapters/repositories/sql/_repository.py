@@ -19,7 +19,13 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.repositories._common import check_limit, decode_cursor, encode_cursor
+from adapters.repositories._common import (
+    TIMESTAMPS,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    require_aware,
+)
 from adapters.repositories.sql._pool import DriverPool
 from adapters.repositories.sql._schema import idempotency_keys, media_uploads, webhook_deliveries
 from adapters.system import SystemClock
@@ -728,7 +734,6 @@ async def _pg_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
 
 _SQLITE_BY_ID = _PG_BY_ID.replace("$1", "?")
 _SQLITE_BY_PLAYBACK_ID = _PG_BY_PLAYBACK_ID.replace("$1", "?")
-_TIMESTAMPS = ("created_at", "updated_at", "upload_expires_at", "uploaded_at", "ready_at")
 
 
 class _SqliteWriter:
@@ -844,7 +849,7 @@ def _sqlite_file(engine: AsyncEngine) -> str | None:
 def _from_sqlite_row(row: tuple[Any, ...]) -> MediaUpload:
     values = dict(zip(_COLUMN_NAMES, row, strict=True))
     values["metadata"] = json.loads(values["metadata"])
-    for name in _TIMESTAMPS:
+    for name in TIMESTAMPS:
         if values[name] is not None:  # stored by UtcDateTime as naive UTC text
             # Naming the zone in the text is five times cheaper than replace(tzinfo=UTC).
             values[name] = datetime.fromisoformat(values[name] + "+00:00")
@@ -877,10 +882,7 @@ def _delivery_row(delivery: DeliveryKey, received_at: datetime) -> dict[str, Any
 
 def _to_row(upload: MediaUpload) -> dict[str, Any]:
     """The row of ``upload``; ``ValueError`` on a naive timestamp (its instant is unknown)."""
-    for name in _TIMESTAMPS:
-        value = getattr(upload, name)
-        if value is not None and value.utcoffset() is None:
-            raise ValueError(f"{name} must be an aware datetime, got {value!r}")
+    require_aware(upload)
     meta = upload.metadata
     return {
         "id": upload.id,
