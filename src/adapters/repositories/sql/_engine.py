@@ -162,12 +162,18 @@ def _pool_options(
     }
 
 
-def _configure_sqlite(engine: AsyncEngine, *, busy_timeout: float, wal: bool) -> None:
+def sqlite_pragmas(*, busy_timeout: float = 5.0, wal: bool = True) -> list[str]:
+    """What every connection to a SQLite database of ours runs first."""
     pragmas = [f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}", "PRAGMA foreign_keys = ON"]
     if wal:
         # WAL lets readers proceed while one writer commits. FULL (not NORMAL) syncs every
         # commit, so a webhook we acknowledged survives a power cut as well as a restart.
         pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"]
+    return pragmas
+
+
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout: float, wal: bool) -> None:
+    pragmas = sqlite_pragmas(busy_timeout=busy_timeout, wal=wal)
 
     @sa.event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -26,6 +26,7 @@ from adapters.repositories._common import (
     encode_cursor,
     require_aware,
 )
+from adapters.repositories.sql._engine import sqlite_pragmas
 from adapters.repositories.sql._pool import DriverPool
 from adapters.repositories.sql._schema import idempotency_keys, media_uploads, webhook_deliveries
 from adapters.system import SystemClock
@@ -777,13 +778,8 @@ class _SqliteWriter:
             self._connection = None
 
 
-# The same settings as the pooled connections (see _engine.py): WAL, fsync on every commit.
-_SQLITE_WRITER_PRAGMAS = (
-    "PRAGMA busy_timeout = 5000",
-    "PRAGMA foreign_keys = ON",
-    "PRAGMA journal_mode = WAL",
-    "PRAGMA synchronous = FULL",
-)
+# The same settings as the pooled connections: WAL, fsync on every commit.
+_SQLITE_WRITER_PRAGMAS = sqlite_pragmas()
 _SQLITE_INSERT = (
     f"INSERT INTO media_uploads ({_COLUMN_LIST}) "  # noqa: S608
     f"VALUES ({', '.join('?' for _ in _INSERT_COLUMNS)})"
