@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def specs_dir() -> Path:
-    """Where the providers' trimmed OpenAPI specs are (``../shared/specs`` beside the checkout)."""
-    return Path(os.environ.get("MEDIA_TEST_SPECS_DIR", REPO.parent / "shared" / "specs"))
+    """Where the providers' trimmed OpenAPI specs are: ``$MEDIA_TEST_SPECS_DIR``, else the copy in
+    ``tests/fixtures/specs`` (provenance in its README), so a clone anywhere has them."""
+    return Path(os.environ.get("MEDIA_TEST_SPECS_DIR", REPO / "tests" / "fixtures" / "specs"))
 
 
 def prism_binary() -> str | None:
