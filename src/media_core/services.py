@@ -438,14 +438,16 @@ class MediaService:
 
     async def _attach_ticket(self, upload: MediaUpload, ticket: DirectUploadTicket) -> MediaUpload:
         def attach(current: MediaUpload) -> Transition:
-            updated = attrs.evolve(
-                current,
-                provider_upload_id=current.provider_upload_id or ticket.provider_upload_id,
-                playback_id=current.playback_id or ticket.playback_id,
-                provider_asset_id=current.provider_asset_id or ticket.asset_id,
-                upload_expires_at=ticket.expires_at,
-            )
-            return Transition(upload=updated, events=(), changed=updated != current)
+            changes = {
+                "provider_upload_id": current.provider_upload_id or ticket.provider_upload_id,
+                "playback_id": current.playback_id or ticket.playback_id,
+                "provider_asset_id": current.provider_asset_id or ticket.asset_id,
+                "upload_expires_at": ticket.expires_at,
+            }
+            if all(getattr(current, name) == value for name, value in changes.items()):
+                return Transition(upload=current, events=(), changed=False)
+            updated = attrs.evolve(current, version=current.version + 1, **changes)
+            return Transition(upload=updated, events=(), changed=True)
 
         # The record was written a moment ago: start from it rather than read it back.
         return await self._mutate(upload.id, attach, known=upload)
@@ -471,14 +473,15 @@ class MediaService:
             transition = change(current)
             if not transition.changed:
                 return current
-            stored = attrs.evolve(transition.upload, version=current.version + 1)
+            stored = transition.upload
+            assert stored.version == current.version + 1, "a change is the next version"
             try:
                 await self.repository.update(
                     stored, expected_version=current.version, delivery=delivery
                 )
             except VersionConflict:
                 continue
-            await self._publish(tuple(attrs.evolve(e, upload=stored) for e in transition.events))
+            await self._publish(transition.events)
             return stored
         raise VersionConflict(f"upload {upload_id} kept changing; gave up after retries")
 
@@ -524,14 +527,14 @@ class MediaService:
                 fresh = await self.repository.record_delivery(key, now)
                 outcome = WebhookOutcome.UNCHANGED if fresh else WebhookOutcome.DUPLICATE
                 return outcome, upload
-            stored = attrs.evolve(transition.upload, version=upload.version + 1)
+            stored = transition.upload
             try:
                 await self.repository.update(stored, expected_version=upload.version, delivery=key)
             except VersionConflict:
                 continue
             except DuplicateDelivery:
                 return WebhookOutcome.DUPLICATE, upload
-            await self._publish(tuple(attrs.evolve(e, upload=stored) for e in transition.events))
+            await self._publish(transition.events)
             return WebhookOutcome.APPLIED, stored
         raise VersionConflict(f"event {event.delivery_id} lost every race; gave up after retries")
 

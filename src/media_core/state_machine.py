@@ -9,6 +9,8 @@ hypothesis suite in ``tests/unit/test_state_machine_properties.py``:
 4. A duplicate or late event (one whose target state is behind the current one) changes nothing
    but facts the upload did not know yet (asset id, playback id, a higher progress).
 5. Hence any order of the same deliveries that contains the final event ends in the same outcome.
+6. A change is the next version (``version`` one more) and its events carry it; a no-op returns
+   the very upload it was given.
 
 Events are ordered by the state they lead to, not by their timestamps: providers' clocks and
 retries make timestamps an unreliable order, while the state order is exactly what the product
@@ -40,7 +42,9 @@ from media_core.model import FailureCode, MediaUpload, UploadStatus
 class Transition:
     """The result of applying an input: the new upload and the domain events it caused.
 
-    ``changed`` is false when the input was a no-op (duplicate, late, or after the end).
+    ``changed`` is false when the input was a no-op (duplicate, late, or after the end), and
+    ``upload`` is then the very input. When it is true, ``upload`` is the next version (its
+    ``version`` one more), ready to store, and the events carry that same object.
     """
 
     upload: MediaUpload
@@ -77,7 +81,7 @@ def _processing(upload: MediaUpload, event: ProviderEvent, now: datetime) -> Tra
     }
     if all(getattr(upload, name) == value for name, value in changes.items()):
         return _unchanged(upload)
-    updated = attrs.evolve(upload, updated_at=now, **changes)
+    updated = attrs.evolve(upload, updated_at=now, version=upload.version + 1, **changes)
     events: list[DomainEvent] = []
     if upload.status is UploadStatus.UPLOADING:
         events.append(UploadProcessing(upload=updated, occurred_at=now))
@@ -100,6 +104,7 @@ def _finish_ready(upload: MediaUpload, event: ProviderEvent, now: datetime) -> T
         uploaded_at=upload.uploaded_at or now,
         ready_at=now,
         updated_at=now,
+        version=upload.version + 1,
     )
     return Transition(
         upload=updated, events=(UploadReady(upload=updated, occurred_at=now),), changed=True
@@ -124,6 +129,7 @@ def fail(
         failure_reason=reason or code.value.replace("_", " "),
         provider_asset_id=upload.provider_asset_id or (event.asset_id if event else None),
         updated_at=now,
+        version=upload.version + 1,
     )
     return Transition(
         upload=updated, events=(UploadFailed(upload=updated, occurred_at=now),), changed=True

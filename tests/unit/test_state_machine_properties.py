@@ -330,6 +330,9 @@ def _check_step(before: MediaUpload, after: MediaUpload, transition: Transition)
     if transition.changed:
         assert after.updated_at > before.updated_at
         assert after.status.rank >= before.status.rank
+        assert after.version == before.version + 1  # the next version, ready to store
+    else:
+        assert after.version == before.version
 
 
 # All rules at once, as invariants of a rule-based machine.
