@@ -197,29 +197,43 @@ class FreeList:
 
     asyncpg's pool makes a task (shield) and a timer per release and sends a reset query;
     taking and returning a connection here are list operations. A connection that saw an
-    error is closed rather than reused; the bound on waiting is the same as the service's.
+    error is closed rather than reused. Waits are bounded like the service's: all have the same
+    bound and queue in order, so one timer set for the oldest waiter serves them all.
     """
 
     def __init__(self, connections: list[Any]) -> None:
         self.idle = connections
-        self.waiters: deque[asyncio.Future[Any]] = deque()
+        self.waiters: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def expire(self) -> None:
+        self.timer = None
+        loop = asyncio.get_running_loop()
+        while self.waiters and (self.waiters[0][0] <= loop.time() or self.waiters[0][1].done()):
+            _, waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(TimeoutError("no connection became free"))
+        if self.waiters:
+            self.timer = loop.call_at(self.waiters[0][0], self.expire)
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[Any]:
         if self.idle:
             conn = self.idle.pop()
         else:
-            waiter = asyncio.get_running_loop().create_future()
-            self.waiters.append(waiter)
-            async with asyncio.timeout(10):
-                conn = await waiter
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
+            self.waiters.append((loop.time() + 10, waiter))
+            if self.timer is None:
+                self.timer = loop.call_at(self.waiters[0][0], self.expire)
+            conn = await waiter
         try:
             yield conn
         except BaseException:
             conn.terminate()  # not reused: the floor's runs see no errors
             raise
         while self.waiters:
-            waiter = self.waiters.popleft()
+            _, waiter = self.waiters.popleft()
             if not waiter.done():
                 waiter.set_result(conn)
                 return

@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 from attrs import define, frozen
@@ -438,7 +439,7 @@ class MediaService:
 
     async def _attach_ticket(self, upload: MediaUpload, ticket: DirectUploadTicket) -> MediaUpload:
         def attach(current: MediaUpload) -> Transition:
-            changes = {
+            changes: dict[str, Any] = {
                 "provider_upload_id": current.provider_upload_id or ticket.provider_upload_id,
                 "playback_id": current.playback_id or ticket.playback_id,
                 "provider_asset_id": current.provider_asset_id or ticket.asset_id,

@@ -91,6 +91,36 @@ async def test_a_waiter_gets_the_connection_released_and_a_bounded_wait_times_ou
     assert await waiter is held
 
 
+async def test_each_waiter_times_out_at_its_own_deadline_under_the_one_timer() -> None:
+    """Waiters that came later keep their full wait; those served in time are not failed."""
+    pool, _ = pool_of(1, timeout=0.2)
+    lease = pool.acquire()
+    held = await lease.__aenter__()
+    first = asyncio.create_task(_use(pool))
+    await asyncio.sleep(0.1)
+    second = asyncio.create_task(_use(pool))
+    third = asyncio.create_task(_use(pool))
+    with pytest.raises(PoolTimeout):
+        await asyncio.wait_for(first, 2.0)
+    assert not second.done() and not third.done()  # their deadlines are 0.1 s further on
+    await lease.__aexit__(None, None, None)
+    assert await second is held
+    assert await third is held  # second gave it back at once
+
+
+async def test_a_waiter_queued_behind_expired_ones_still_times_out() -> None:
+    """The timer is set again for the next deadline after it fires."""
+    pool, _ = pool_of(1, timeout=0.05)
+    async with pool.acquire():
+        first = asyncio.create_task(_use(pool))
+        await asyncio.sleep(0.03)
+        second = asyncio.create_task(_use(pool))
+        results = await asyncio.wait_for(
+            asyncio.gather(first, second, return_exceptions=True), timeout=2.0
+        )
+    assert all(isinstance(result, PoolTimeout) for result in results)
+
+
 async def test_a_waiter_cancelled_as_it_is_handed_a_connection_passes_it_on() -> None:
     pool, opener = pool_of(1)
     lease = pool.acquire()

@@ -7,9 +7,10 @@ import contextlib
 import json
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any, TypeVar
 
 import asyncpg
@@ -90,17 +91,31 @@ def _unavailable_state(sqlstate: object) -> bool:
     )
 
 
-@contextlib.contextmanager
-def translate_errors(action: str) -> Iterator[None]:
-    """Raise ``RepositoryUnavailable`` for what :func:`is_unavailable` accepts; pass the rest."""
-    try:
-        yield
-    except Exception as exc:
-        if is_unavailable(exc):
+class translate_errors:
+    """Raise ``RepositoryUnavailable`` for what :func:`is_unavailable` accepts; pass the rest.
+
+    A class rather than ``@contextmanager``: every statement goes through one, and a generator
+    per statement cost more than the rest of a status read's own code.
+    """
+
+    __slots__ = ("_action",)
+
+    def __init__(self, action: str) -> None:
+        self._action = action
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if isinstance(error, Exception) and is_unavailable(error):
             raise RepositoryUnavailable(
-                f"the database is unavailable ({action}): {_reason(exc)}"
-            ) from exc
-        raise
+                f"the database is unavailable ({self._action}): {_reason(error)}"
+            ) from error
 
 
 def _reason(error: BaseException) -> str:
@@ -156,8 +171,7 @@ class SqlAlchemyMediaRepository:
                 elif self._dialect == "postgresql":
                     # One statement commits on its own: no BEGIN and COMMIT round trips.
                     async with self._pg() as driver:
-                        values = _pg_values(row, _INSERT_COLUMNS)
-                        await driver.execute(_PG_INSERT, *values)
+                        await driver.execute(_PG_INSERT, upload.id, *_pg_values(upload))
                 else:
                     async with self._engine.begin() as conn:
                         await conn.execute(_INSERT_UPLOAD, row)
@@ -294,7 +308,7 @@ class SqlAlchemyMediaRepository:
         With a delivery, the insert of its key and the guarded update are one statement
         (:data:`_PG_APPLY`): it writes both or neither, and says which case it met.
         """
-        values = _pg_values(_to_row(stored), _PG_UPDATE_COLUMNS)
+        values = _pg_values(stored)
         with translate_errors("update"):
             try:
                 async with self._pg() as driver:
@@ -843,29 +857,61 @@ def _sqlite_file(engine: AsyncEngine) -> str | None:
 
 
 def _from_sqlite_row(row: tuple[Any, ...]) -> MediaUpload:
-    values = dict(zip(_COLUMN_NAMES, row, strict=True))
-    values["metadata"] = json.loads(values["metadata"])
-    for name in TIMESTAMPS:
-        if values[name] is not None:  # stored by UtcDateTime as naive UTC text
+    values = list(row)
+    values[_METADATA] = json.loads(values[_METADATA])
+    for index in _TIMESTAMP_INDEXES:
+        text = values[index]
+        if text is not None:  # stored by UtcDateTime as naive UTC text
             # Naming the zone in the text is five times cheaper than replace(tzinfo=UTC).
-            values[name] = datetime.fromisoformat(values[name] + "+00:00")
-    return _from_row(values)
+            values[index] = datetime.fromisoformat(text + "+00:00")
+    return _from_columns(values)
 
 
-def _pg_values(row: dict[str, Any], names: Sequence[str]) -> list[Any]:
-    """``row``'s values in the order of ``names``, as the asyncpg fast path sends them."""
-    values = [row[name] for name in names]
-    # The connections give jsonb a text codec (as SQLAlchemy's dialect does): send JSON text.
-    index = names.index("metadata")
-    values[index] = json.dumps(values[index], separators=(",", ":"))
-    return values
+def _pg_values(upload: MediaUpload) -> list[Any]:
+    """The values of :data:`_PG_UPDATE_COLUMNS` for ``upload``, as the asyncpg fast path sends
+    them (``ValueError`` on a naive timestamp, as in :func:`_to_row`)."""
+    require_aware(upload)
+    meta = upload.metadata
+    failure_code = upload.failure_code
+    return [
+        upload.owner_id,
+        upload.provider,
+        upload.provider_upload_id,
+        upload.provider_asset_id,
+        upload.playback_id,
+        upload.file_name,
+        upload.file_size,
+        upload.mime_type,
+        _STATUS_VALUES[upload.status],
+        upload.progress,
+        # The connections give jsonb a text codec (as SQLAlchemy's dialect does): JSON text.
+        _COMPACT_JSON.encode(
+            {
+                "title": meta.title,
+                "description": meta.description,
+                "visibility": _VISIBILITY_VALUES[meta.visibility],
+                "extra": meta.extra,
+            }
+        ),
+        upload.duration,
+        upload.thumbnail_url,
+        upload.aspect_ratio,
+        failure_code.value if failure_code is not None else None,
+        upload.failure_reason,
+        upload.created_at,
+        upload.updated_at,
+        upload.upload_expires_at,
+        upload.uploaded_at,
+        upload.ready_at,
+        upload.version,
+    ]
 
 
 def _from_record(record: Any) -> MediaUpload:
-    row = dict(record.items())
-    if isinstance(row["metadata"], str):
-        row["metadata"] = json.loads(row["metadata"])
-    return _from_row(row)
+    values = list(record.values())
+    if isinstance(values[_METADATA], str):
+        values[_METADATA] = json.loads(values[_METADATA])
+    return _from_columns(values)
 
 
 def _delivery_row(delivery: DeliveryKey, received_at: datetime) -> dict[str, Any]:
@@ -919,35 +965,75 @@ _VISIBILITIES = {visibility.value: visibility for visibility in Visibility}
 
 
 def _from_row(row: Mapping[str, Any] | sa.RowMapping) -> MediaUpload:
-    meta = row["metadata"]
+    return _from_columns([row[name] for name in _MODEL_COLUMNS])
+
+
+def _from_columns(values: Sequence[Any]) -> MediaUpload:
+    """The upload of one row: its columns in table order (:data:`_MODEL_COLUMNS`, then any
+    bookkeeping columns, ignored), ``metadata`` parsed, times aware."""
+    (
+        upload_id,
+        owner_id,
+        provider,
+        provider_upload_id,
+        provider_asset_id,
+        playback_id,
+        file_name,
+        file_size,
+        mime_type,
+        status,
+        progress,
+        metadata,
+        duration,
+        thumbnail_url,
+        aspect_ratio,
+        failure_code,
+        failure_reason,
+        created_at,
+        updated_at,
+        upload_expires_at,
+        uploaded_at,
+        ready_at,
+        version,
+    ) = values[:_MODEL_WIDTH]
+    visibility = metadata.get("visibility", "PRIVATE")
     return MediaUpload(
-        id=row["id"],
-        owner_id=row["owner_id"],
-        provider=row["provider"],
-        provider_upload_id=row["provider_upload_id"],
-        provider_asset_id=row["provider_asset_id"],
-        playback_id=row["playback_id"],
-        file_name=row["file_name"],
-        file_size=row["file_size"],
-        mime_type=row["mime_type"],
-        status=_STATUSES.get(row["status"]) or UploadStatus(row["status"]),
-        progress=row["progress"],
+        id=upload_id,
+        owner_id=owner_id,
+        provider=provider,
+        provider_upload_id=provider_upload_id,
+        provider_asset_id=provider_asset_id,
+        playback_id=playback_id,
+        file_name=file_name,
+        file_size=file_size,
+        mime_type=mime_type,
+        status=_STATUSES.get(status) or UploadStatus(status),
+        progress=progress,
         metadata=UploadMetadata(
-            title=meta.get("title", ""),
-            description=meta.get("description", ""),
-            visibility=_VISIBILITIES.get(meta.get("visibility", "PRIVATE"))
-            or Visibility(meta["visibility"]),
-            extra=dict(meta.get("extra", {})),
+            title=metadata.get("title", ""),
+            description=metadata.get("description", ""),
+            visibility=_VISIBILITIES.get(visibility) or Visibility(visibility),
+            extra=dict(metadata.get("extra", {})),
         ),
-        duration=row["duration"],
-        thumbnail_url=row["thumbnail_url"],
-        aspect_ratio=row["aspect_ratio"],
-        failure_code=FailureCode(row["failure_code"]) if row["failure_code"] else None,
-        failure_reason=row["failure_reason"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        upload_expires_at=row["upload_expires_at"],
-        uploaded_at=row["uploaded_at"],
-        ready_at=row["ready_at"],
-        version=row["version"],
+        duration=duration,
+        thumbnail_url=thumbnail_url,
+        aspect_ratio=aspect_ratio,
+        failure_code=FailureCode(failure_code) if failure_code else None,
+        failure_reason=failure_reason,
+        created_at=created_at,
+        updated_at=updated_at,
+        upload_expires_at=upload_expires_at,
+        uploaded_at=uploaded_at,
+        ready_at=ready_at,
+        version=version,
     )
+
+
+_MODEL_COLUMNS = _COLUMN_NAMES[: _COLUMN_NAMES.index("version") + 1]
+"""The columns that make an upload, in table order (:func:`_from_columns` takes them so)."""
+_MODEL_WIDTH = len(_MODEL_COLUMNS)
+_METADATA = _COLUMN_NAMES.index("metadata")
+_TIMESTAMP_INDEXES = tuple(_COLUMN_NAMES.index(name) for name in TIMESTAMPS)
+_STATUS_VALUES = {status: status.value for status in UploadStatus}
+_VISIBILITY_VALUES = {visibility: visibility.value for visibility in Visibility}
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
