@@ -46,6 +46,7 @@ seconds costs at most one query per TTL.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hmac
 import itertools
 import logging
@@ -58,7 +59,12 @@ from typing import Any, Protocol, cast
 from aiohttp import web
 from attrs import frozen
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
@@ -181,6 +187,59 @@ class StorageCollector(Collector):
 
     def describe(self) -> Iterable[Metric]:
         """Nothing up front: the families depend on the snapshot."""
+        return ()
+
+
+class RequestCollector(Collector):
+    """``media_http_requests_total`` and ``media_http_request_seconds``, tallied in plain dicts.
+
+    prometheus-client's ``Counter`` and ``Histogram`` take a lock on every ``inc`` and
+    ``observe`` (three per request, measurable on the cheapest routes). Requests are answered
+    on the event loop's one thread, so :meth:`observe` adds to plain numbers and the families
+    are built when scraped. Call :meth:`observe` from that thread only.
+    """
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self._buckets = buckets
+        self._counts: dict[tuple[str, str, int], int] = {}
+        # Per (route, method): a count per bucket (then +Inf), and the sum last.
+        self._histograms: dict[tuple[str, str], list[float]] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        key = (route, method, status)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        histogram = self._histograms.get((route, method))
+        if histogram is None:
+            histogram = self._histograms[route, method] = [0] * (len(self._buckets) + 2)
+        histogram[bisect.bisect_left(self._buckets, seconds)] += 1
+        histogram[-1] += seconds
+
+    def collect(self) -> Iterable[Metric]:
+        """The tallies so far, in the exposition's cumulative form."""
+        requests = CounterMetricFamily(
+            "media_http_requests",
+            "HTTP requests by route template, method and status.",
+            labels=["route", "method", "status"],
+        )
+        for (route, method, status), count in list(self._counts.items()):
+            requests.add_metric([route, method, str(status)], count)
+        seconds = HistogramMetricFamily(
+            "media_http_request_seconds",
+            "Seconds to answer an HTTP request, by route template and method.",
+            labels=["route", "method"],
+        )
+        bounds = [*(repr(float(bound)) for bound in self._buckets), "+Inf"]
+        for (route, method), histogram in list(self._histograms.items()):
+            cumulative = list(itertools.accumulate(histogram[:-1]))
+            seconds.add_metric(
+                [route, method], list(zip(bounds, cumulative, strict=True)), histogram[-1]
+            )
+        yield requests
+        yield seconds
+
+    def describe(self) -> Iterable[Metric]:
+        """Nothing up front: the label sets come with the requests."""
         return ()
 
 
@@ -397,19 +456,8 @@ class ServiceMetrics:
             ["where"],
             registry=r,
         )
-        self.http_requests = Counter(
-            "media_http_requests",
-            "HTTP requests by route template, method and status.",
-            ["route", "method", "status"],
-            registry=r,
-        )
-        self.http_seconds = Histogram(
-            "media_http_request_seconds",
-            "Seconds to answer an HTTP request, by route template and method.",
-            ["route", "method"],
-            buckets=CALL_BUCKETS,
-            registry=r,
-        )
+        self.requests = RequestCollector(CALL_BUCKETS)
+        r.register(self.requests)
         self.reconciler = ReconcilerMetrics(r)
         self.circuit = CircuitCollector()
         r.register(self.circuit)
@@ -468,8 +516,7 @@ class ServiceMetrics:
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered HTTP request."""
-        self._child(self.http_requests, route, method, str(status)).inc()
-        self._child(self.http_seconds, route, method).observe(seconds)
+        self.requests.observe(route, method, status, seconds)
         if status == 429:
             self._child(self.rate_limited, route).inc()
 
