@@ -1,6 +1,6 @@
 """Logging for the service: one JSON object per line (or plain text), a request id, no secrets.
 
-- :data:`REQUEST_ID` is a context variable the HTTP middleware sets for each request; every log
+- :data:`REQUEST_ID` is a context variable the HTTP layer sets for each request; every log
   record made while the request is handled, including the core's (``media_core``), carries it as
   ``request_id``, because asyncio copies the context into the tasks a handler starts.
 - :class:`RedactingFilter` rewrites every record before it is formatted: ``Authorization`` values,

@@ -234,7 +234,14 @@ async def test_unknown_route_and_method(service: RunningService) -> None:
     assert missing.headers["content-type"].startswith("application/problem+json")
     wrong = await service.client.put(CREATE)
     assert wrong.status_code == 405
-    assert "POST" in wrong.headers["Allow"]
+    assert wrong.headers["content-type"].startswith("application/problem+json")
+    assert wrong.headers["Allow"] == "POST"
+    assert "X-Request-ID" in wrong.headers
+    top = await service.client.delete("/healthz")  # a top-level path, beside the catch-all
+    assert top.status_code == 405
+    assert top.headers["Allow"] == "GET,HEAD"
+    for path in ("/", "/x", "/api/v1/media/status/a/b", "/static/media-core/nothing/deeper"):
+        assert (await service.client.post(path)).status_code in (404, 405), path
 
 
 async def test_problem_types_are_documented(service: RunningService) -> None:

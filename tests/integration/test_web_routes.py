@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aiohttp import web
+
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
-from entrypoints.http.web import VENDOR_FILES, add_web_routes, find_node_modules
+from entrypoints.http.web import VENDOR_FILES, WEB_NODE_MODULES, find_node_modules
 from tests.conftest import need
 from tests.support.service import assert_matches_openapi, service_settings, serving
 
@@ -71,8 +73,8 @@ async def test_missing_libraries_answer_how_to_install_them(tmp_path: Path) -> N
     """Without node_modules the library URLs answer 404 saying which command installs them."""
     settings = service_settings(tmp_path, database_url="memory://")
     container = build_container(settings)
-    app = create_app(container, include_web=False)
-    add_web_routes(app, node_modules=tmp_path / "empty")
+    app = create_app(container)
+    app[WEB_NODE_MODULES] = tmp_path / "empty"
     async with serving(app, settings, container) as service:
         page = await service.client.get("/")
         library = await service.client.get("/static/media-core/vendor/tus.min.js")
@@ -92,3 +94,25 @@ async def test_host_app_can_leave_the_pages_out(tmp_path: Path) -> None:
         health = await service.client.get("/healthz")
     assert page.status_code == asset.status_code == 404
     assert policy.status_code == health.status_code == 200
+
+
+async def test_a_root_route_added_after_create_app_fails_loudly(tmp_path: Path) -> None:
+    """A route at ``/`` added later sits behind the catch-all: it answers 500, never a quiet
+    404; one under a longer fixed path is matched before the catch-all and works."""
+    settings = service_settings(tmp_path, database_url="memory://")
+    container = build_container(settings)
+    app = create_app(container, include_web=False)
+
+    async def late(_: web.Request) -> web.Response:
+        return web.Response(text="late")
+
+    app.router.add_get("/", late)
+    app.router.add_get("/late", late)
+    async with serving(app, settings, container) as service:
+        hidden = await service.client.get("/")
+        reached = await service.client.get("/late")
+        unknown = await service.client.get("/unknown")
+    assert hidden.status_code == 500
+    assert hidden.headers["content-type"].startswith("application/problem+json")
+    assert reached.text == "late"
+    assert unknown.status_code == 404

@@ -102,7 +102,9 @@ async def test_each_waiter_times_out_at_its_own_deadline_under_the_one_timer() -
     third = asyncio.create_task(_use(pool))
     with pytest.raises(PoolTimeout):
         await asyncio.wait_for(first, 2.0)
-    assert not second.done() and not third.done()  # their deadlines are 0.1 s further on
+    # Their deadlines are 0.1 s further on.
+    assert not second.done()
+    assert not third.done()
     await lease.__aexit__(None, None, None)
     assert await second is held
     assert await third is held  # second gave it back at once

@@ -41,7 +41,7 @@ Thumbnails: ``thumbnail_url`` is set only for a public playback id; a signed one
 which :meth:`MuxVideoProvider.playback` adds.
 
 PRIVATE playback without a signing key: :meth:`MuxVideoProvider.playback` raises
-``Conflict`` (HTTP 409 through the error middleware) that names the missing settings; the key is
+``Conflict`` (HTTP 409 as problem+json) that names the missing settings; the key is
 checked once at construction, so a bad key fails at start, not at the first viewer.
 
 Secrets (API token, webhook secrets, signing key) are never logged nor put in an error message.

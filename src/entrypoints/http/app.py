@@ -32,9 +32,9 @@ from entrypoints.http.metrics import (
     METRICS_ACCESS,
     READINESS_CHECKS,
     MetricsAccess,
+    ObservedRoutes,
     ServiceMetrics,
     add_operator_routes,
-    observe_requests,
     watch_dependencies,
 )
 from entrypoints.http.openapi import add_openapi_routes
@@ -60,7 +60,6 @@ def create_app(
     """
     settings = container.settings()
     app = web.Application(
-        middlewares=[observe_requests],
         client_max_size=max(settings.max_body_bytes, settings.max_webhook_body_bytes),
     )
     app[CONTAINER] = container
@@ -95,7 +94,7 @@ def create_app(
 
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(_resilience)
-    router = app.router
+    router = ObservedRoutes(app)
     router.add_post("/api/v1/media/upload/direct", routes.create_upload)
     router.add_post("/api/v1/media/webhook/{name}", routes.webhook)
     router.add_get("/api/v1/media/status/{id}", routes.get_status)
@@ -111,6 +110,7 @@ def create_app(
     add_fake_routes(app)
     if include_web:
         add_web_routes(app)
+    router.add_unmatched()
     return app
 
 

@@ -15,6 +15,7 @@ from aiohttp import ClientPayloadError, web
 from adapters.providers.fake import FakeVideoProvider, RangeMismatch
 from adapters.providers.fake.tus import FakeTusServer, TusReply
 from entrypoints.http.keys import CONTAINER, FAKE_PROVIDER
+from entrypoints.http.metrics import ObservedRoutes
 from entrypoints.http.problems import HttpProblem
 from media_core.errors import InvalidInput
 
@@ -150,10 +151,11 @@ async def thumbnail(request: web.Request) -> web.Response:
 
 def add_fake_routes(app: web.Application) -> None:
     """Mount the fake provider's routes."""
-    app.router.add_route("OPTIONS", "/api/v1/media/fake/uploads/{token}", upload_options)
-    app.router.add_put("/api/v1/media/fake/uploads/{token}", upload_put)
-    app.router.add_route("OPTIONS", "/api/v1/media/fake/tus/{token}", tus_options)
-    app.router.add_route("HEAD", "/api/v1/media/fake/tus/{token}", tus_head)
-    app.router.add_route("PATCH", "/api/v1/media/fake/tus/{token}", tus_patch)
-    app.router.add_get("/api/v1/media/fake/videos/{playback_id}/video", video)
-    app.router.add_get("/api/v1/media/fake/videos/{playback_id}/thumbnail.svg", thumbnail)
+    routes = ObservedRoutes(app)
+    routes.add_route("OPTIONS", "/api/v1/media/fake/uploads/{token}", upload_options)
+    routes.add_put("/api/v1/media/fake/uploads/{token}", upload_put)
+    routes.add_route("OPTIONS", "/api/v1/media/fake/tus/{token}", tus_options)
+    routes.add_route("HEAD", "/api/v1/media/fake/tus/{token}", tus_head)
+    routes.add_route("PATCH", "/api/v1/media/fake/tus/{token}", tus_patch)
+    routes.add_get("/api/v1/media/fake/videos/{playback_id}/video", video)
+    routes.add_get("/api/v1/media/fake/videos/{playback_id}/thumbnail.svg", thumbnail)

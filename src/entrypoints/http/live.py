@@ -37,7 +37,7 @@ from aiohttp import web
 from attrs import define, frozen
 
 from entrypoints.http.keys import AUTHENTICATOR, CONTAINER
-from entrypoints.http.metrics import request_id_header
+from entrypoints.http.metrics import ObservedRoutes, request_id_header
 from entrypoints.http.problems import HttpProblem
 from entrypoints.http.schemas import upload_json
 from media_core.events import DomainEvent
@@ -177,4 +177,5 @@ def add_live_routes(app: web.Application, config: LiveConfig | None = None) -> N
     app[LIVE_CONFIG] = config or LiveConfig()
     app[LIVE_STREAMS] = set()
     app.on_shutdown.append(_close_streams)
-    app.router.add_get("/api/v1/media/events", events)
+    routes = ObservedRoutes(app)
+    routes.add_get("/api/v1/media/events", events)

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from entrypoints.http.metrics import ObservedRoutes
 from entrypoints.http.problems import HttpProblem, problem_catalogue
 from media_core.policy import DEFAULT_TYPES
 
@@ -600,5 +601,6 @@ async def problem_page(request: web.Request) -> web.Response:
 
 def add_openapi_routes(app: web.Application) -> None:
     """Mount the document and the problem pages."""
-    app.router.add_get("/api/v1/openapi.json", openapi_json)
-    app.router.add_get("/problems/{code}", problem_page)
+    routes = ObservedRoutes(app)
+    routes.add_get("/api/v1/openapi.json", openapi_json)
+    routes.add_get("/problems/{code}", problem_page)

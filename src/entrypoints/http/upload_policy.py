@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from entrypoints.http.keys import CONTAINER
+from entrypoints.http.metrics import ObservedRoutes
 from media_core.model import Visibility
 from media_core.policy import UploadPolicy
 
@@ -38,4 +39,5 @@ async def get_policy(request: web.Request) -> web.Response:
 
 def add_policy_route(app: web.Application) -> None:
     """Mount ``GET /api/v1/media/policy``."""
-    app.router.add_get("/api/v1/media/policy", get_policy)
+    routes = ObservedRoutes(app)
+    routes.add_get("/api/v1/media/policy", get_policy)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from entrypoints.http.metrics import ObservedRoutes
 from entrypoints.http.problems import HttpProblem
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -126,6 +127,7 @@ def add_web_routes(app: web.Application, *, node_modules: Path | None = None) ->
     found = node_modules or find_node_modules()
     if found is not None:
         app[WEB_NODE_MODULES] = found
-    app.router.add_get("/", index)
-    app.router.add_get("/static/media-core/vendor/{name}", vendor_file)
-    app.router.add_get("/static/media-core/{name}", static_file)
+    routes = ObservedRoutes(app)
+    routes.add_get("/", index)
+    routes.add_get("/static/media-core/vendor/{name}", vendor_file)
+    routes.add_get("/static/media-core/{name}", static_file)
