@@ -573,14 +573,6 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def route_template(request: web.Request) -> str:
-    """The matched route's template (``/api/v1/media/status/{id}``), or ``unmatched``."""
-    resource = request.match_info.route.resource
-    if resource is None or resource.canonical == UNMATCHED_CANONICAL:
-        return UNMATCHED_ROUTE
-    return resource.canonical
-
-
 def incoming_request_id(value: str | None) -> str:
     """The client's ``X-Request-ID`` if it is a sane token, else a fresh one."""
     if value and _REQUEST_ID_SHAPE.match(value):
@@ -604,9 +596,9 @@ REQUEST_ID_KEY = web.RequestKey("media_core_request_id", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def observed(handler: Handler) -> Handler:
-    """``handler`` inside the request observation: request id in and out, problem+json for
-    every error, the HTTP metrics and one access log line, for every request.
+def observed(handler: Handler, *, route: str, metrics: ServiceMetrics | None) -> Handler:
+    """``handler`` (of the route template ``route``) inside the request observation: request
+    id in and out, problem+json for every error, the HTTP metrics and one access log line.
 
     The id comes from ``X-Request-ID`` (or is made up), is set in :data:`REQUEST_ID` for every
     log line the request causes, and is echoed in the response (a handler that streams sets it
@@ -644,8 +636,6 @@ def observed(handler: Handler) -> Handler:
             return response
         finally:
             seconds = time.perf_counter() - started
-            route = route_template(request)
-            metrics = request.app.get(METRICS)
             if metrics is not None:
                 metrics.observe_request(route, request.method, status, seconds)
             if log.isEnabledFor(logging.INFO):
@@ -671,34 +661,49 @@ class ObservedRoutes:
     """Adds routes to ``app``'s router with each handler :func:`observed`.
 
     ``ObservedRoutes(app).add_get("/healthz", healthz)``; the same methods as aiohttp's router.
-    Call :meth:`add_unmatched` once, after every other route, so that a path no route matches
-    (404) or a method the path does not allow (405) is answered and counted the same way.
+    The metrics are those in ``app[METRICS]`` when this is made. Call :meth:`add_unmatched`
+    once, after every other route, so that a path no route matches (404) or a method the path
+    does not allow (405) is answered and counted the same way.
     """
 
     def __init__(self, app: web.Application) -> None:
         self._router = app.router
+        self._metrics = app.get(METRICS)
 
     def add_route(
-        self, method: str, path: str, handler: Handler, **options: Any
+        self,
+        method: str,
+        path: str,
+        handler: Handler,
+        *,
+        name: str | None = None,
+        allow_head: bool = False,
+        **options: Any,
     ) -> web.AbstractRoute:
-        """Any method (``"*"`` for all)."""
-        return self._router.add_route(method, path, observed(handler), **options)
+        """``method`` (``"*"`` for all) on ``path``; with ``allow_head``, HEAD too."""
+        resource = self._router.add_resource(path, name=name)
+        wrapped = observed(handler, route=resource.canonical, metrics=self._metrics)
+        if allow_head:
+            resource.add_route("HEAD", wrapped, **options)
+        return resource.add_route(method, wrapped, **options)
 
-    def add_get(self, path: str, handler: Handler, **options: Any) -> web.AbstractRoute:
+    def add_get(
+        self, path: str, handler: Handler, *, allow_head: bool = True, **options: Any
+    ) -> web.AbstractRoute:
         """GET (and HEAD, unless ``allow_head=False``)."""
-        return self._router.add_get(path, observed(handler), **options)
+        return self.add_route("GET", path, handler, allow_head=allow_head, **options)
 
     def add_post(self, path: str, handler: Handler, **options: Any) -> web.AbstractRoute:
         """POST."""
-        return self._router.add_post(path, observed(handler), **options)
+        return self.add_route("POST", path, handler, **options)
 
     def add_put(self, path: str, handler: Handler, **options: Any) -> web.AbstractRoute:
         """PUT."""
-        return self._router.add_put(path, observed(handler), **options)
+        return self.add_route("PUT", path, handler, **options)
 
     def add_delete(self, path: str, handler: Handler, **options: Any) -> web.AbstractRoute:
         """DELETE."""
-        return self._router.add_delete(path, observed(handler), **options)
+        return self.add_route("DELETE", path, handler, **options)
 
     def add_unmatched(self) -> None:
         """The last route: 404 for an unknown path, 405 (with ``Allow``) for a wrong method.
@@ -725,7 +730,9 @@ class ObservedRoutes:
                 raise web.HTTPMethodNotAllowed(request.method, allowed)
             raise web.HTTPNotFound
 
-        own = router.add_route("*", UNMATCHED_PATH, observed(unmatched))
+        own = router.add_route(
+            "*", UNMATCHED_PATH, observed(unmatched, route=UNMATCHED_ROUTE, metrics=self._metrics)
+        )
 
 
 def request_id_header(request: web.Request) -> dict[str, str]:

@@ -100,7 +100,8 @@ async def create_upload(request: web.Request) -> web.Response:
 
 async def webhook(request: web.Request) -> web.Response:
     """``POST /api/v1/media/webhook/{name}``: verify on the raw body, apply, then answer 2xx."""
-    limiter = request.app.get(WEBHOOK_LIMITER)
+    app = request.app
+    limiter = app.get(WEBHOOK_LIMITER)
     if limiter is not None:
         # Per source address; behind a proxy that is the proxy, so keep the limit generous.
         rate = await limiter.acquire(f"webhook:{request.remote or 'unknown'}")
@@ -112,15 +113,13 @@ async def webhook(request: web.Request) -> web.Response:
                 remaining=rate.remaining,
                 reset_after=rate.reset_after,
             )
-    verifier = request.app[VERIFIERS].get(request.match_info["name"])
+    verifier = app[VERIFIERS].get(request.match_info["name"])
     if verifier is None:
         raise HttpProblem("not-found", "no webhook route by that name is configured")
-    body = await read_body(request, request.app[LIMITS].max_webhook_body_bytes)
-    metrics = request.app.get(METRICS)
+    body = await read_body(request, app[LIMITS].max_webhook_body_bytes)
+    metrics = app.get(METRICS)
     try:
-        outcome, upload = await request.app[SERVICE].receive_webhook(
-            verifier, request.headers, body
-        )
+        outcome, upload = await app[SERVICE].receive_webhook(verifier, request.headers, body)
     except WebhookRejected as rejected:
         if metrics is not None:
             metrics.observe_webhook(verifier.provider, webhook_rejection_outcome(rejected))
@@ -138,8 +137,9 @@ async def webhook(request: web.Request) -> web.Response:
 
 async def get_status(request: web.Request) -> web.Response:
     """``GET /api/v1/media/status/{id}``: our id or the playback id; owner only."""
-    user = await request.app[AUTHENTICATOR].authenticate(request)
-    upload = await request.app[SERVICE].get_status(user, request.match_info["id"])
+    app = request.app
+    user = await app[AUTHENTICATOR].authenticate(request)
+    upload = await app[SERVICE].get_status(user, request.match_info["id"])
     return json_response(upload_json(upload))
 
 
