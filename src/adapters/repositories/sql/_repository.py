@@ -163,16 +163,20 @@ class SqlAlchemyMediaRepository:
 
     async def add(self, upload: MediaUpload) -> None:
         """Insert a new upload; ``Conflict`` if its id or a unique provider key is taken."""
-        row = _to_row(upload)
         with translate_errors("add"):
             try:
                 if self._sqlite_file is not None:
-                    await self._sqlite_write().run(lambda conn: _sqlite_insert(conn, row))
+                    values = [upload.id, *_sqlite_values(upload)]
+                    await self._sqlite_write().run(
+                        lambda conn: conn.execute(_SQLITE_INSERT, values)
+                    )
                 elif self._dialect == "postgresql":
+                    values = [upload.id, *_pg_values(upload)]
                     # One statement commits on its own: no BEGIN and COMMIT round trips.
                     async with self._pg() as driver:
-                        await driver.execute(_PG_INSERT, upload.id, *_pg_values(upload))
+                        await driver.execute(_PG_INSERT, *values)
                 else:
+                    row = _to_row(upload)
                     async with self._engine.begin() as conn:
                         await conn.execute(_INSERT_UPLOAD, row)
             except (
@@ -245,13 +249,15 @@ class SqlAlchemyMediaRepository:
             await self._pg_update(stored, expected_version, delivery)
             return stored
         if self._sqlite_file is not None:
-            received_at = self._clock.now()
+            # Everything but the statements is done here, on the event loop: the writer
+            # thread is the one every write waits for.
+            values = [*_sqlite_values(stored), stored.id, expected_version]
+            received = None
+            if delivery is not None:
+                when = _sqlite_time(self._clock.now())
+                received = (delivery.provider, delivery.delivery_id, when)
             with translate_errors("update"):
-                await self._sqlite_write().run(
-                    lambda conn: _sqlite_update(
-                        conn, stored, expected_version, delivery, received_at
-                    )
-                )
+                await self._sqlite_write().run(lambda conn: _sqlite_update(conn, values, received))
             return stored
         params = {f"p_{name}": value for name, value in _to_row(stored).items()}
         params["p_expected_version"] = expected_version
@@ -354,7 +360,7 @@ class SqlAlchemyMediaRepository:
     async def record_delivery(self, delivery: DeliveryKey, received_at: datetime) -> bool:
         """Record a delivery that changed nothing; False if it was recorded before."""
         if self._sqlite_file is not None:
-            values = (delivery.provider, delivery.delivery_id, _sqlite_value("", received_at))
+            values = (delivery.provider, delivery.delivery_id, _sqlite_time(received_at))
             with translate_errors("record_delivery"):
                 inserted = await self._sqlite_write().run(
                     lambda conn: conn.execute(_SQLITE_RECORD_DELIVERY, values).rowcount
@@ -807,44 +813,41 @@ _SQLITE_INSERT_DELIVERY = (
 _SQLITE_RECORD_DELIVERY = _SQLITE_INSERT_DELIVERY + " ON CONFLICT DO NOTHING"
 
 
-def _sqlite_value(name: str, value: Any) -> Any:
-    """A value as SQLAlchemy stores it in SQLite: naive UTC text for times, JSON text."""
-    if name == "metadata":
-        return json.dumps(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    return value
+def _sqlite_time(value: datetime) -> str:
+    """An aware time as SQLAlchemy's UtcDateTime keeps it in SQLite: naive UTC text."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
 
 
-def _sqlite_insert(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
-    conn.execute(_SQLITE_INSERT, [_sqlite_value(n, row[n]) for n in _INSERT_COLUMNS])
+def _sqlite_values(upload: MediaUpload) -> list[Any]:
+    """:func:`_pg_values` with the times as text, as SQLite keeps them."""
+    values = _pg_values(upload)
+    for index in _UPDATE_TIME_INDEXES:
+        value = values[index]
+        if value is not None:
+            values[index] = _sqlite_time(value)
+    return values
 
 
 def _sqlite_update(
-    conn: sqlite3.Connection,
-    stored: MediaUpload,
-    expected_version: int,
-    delivery: DeliveryKey | None,
-    received_at: datetime,
+    conn: sqlite3.Connection, values: list[Any], received: tuple[str, str, str] | None
 ) -> None:
-    if delivery is not None:
+    """The guarded update (``values`` end with the id and the expected version), after
+    recording the delivery ``received`` (provider, delivery id, time) if there is one."""
+    if received is not None:
         try:
-            conn.execute(
-                _SQLITE_INSERT_DELIVERY,
-                (delivery.provider, delivery.delivery_id, _sqlite_value("", received_at)),
-            )
+            conn.execute(_SQLITE_INSERT_DELIVERY, received)
         except sqlite3.IntegrityError as exc:
             raise DuplicateDelivery(
-                f"delivery {delivery.delivery_id} of {delivery.provider} was applied before"
+                f"delivery {received[1]} of {received[0]} was applied before"
             ) from exc
-    row = _to_row(stored)
-    values = [_sqlite_value(name, row[name]) for name in _PG_UPDATE_COLUMNS]
     try:
-        cursor = conn.execute(_SQLITE_UPDATE, [*values, stored.id, expected_version])
+        cursor = conn.execute(_SQLITE_UPDATE, values)
     except sqlite3.IntegrityError as exc:
-        raise Conflict(f"a unique key of upload {stored.id} is taken") from exc
+        raise Conflict(f"a unique key of upload {values[-2]} is taken") from exc
     if cursor.rowcount != 1:
-        raise VersionConflict(f"upload {stored.id} is not at version {expected_version}")
+        raise VersionConflict(f"upload {values[-2]} is not at version {values[-1]}")
 
 
 def _sqlite_file(engine: AsyncEngine) -> str | None:
@@ -1034,6 +1037,7 @@ _MODEL_COLUMNS = _COLUMN_NAMES[: _COLUMN_NAMES.index("version") + 1]
 _MODEL_WIDTH = len(_MODEL_COLUMNS)
 _METADATA = _COLUMN_NAMES.index("metadata")
 _TIMESTAMP_INDEXES = tuple(_COLUMN_NAMES.index(name) for name in TIMESTAMPS)
+_UPDATE_TIME_INDEXES = tuple(_PG_UPDATE_COLUMNS.index(name) for name in TIMESTAMPS)
 _STATUS_VALUES = {status: status.value for status in UploadStatus}
 _VISIBILITY_VALUES = {visibility: visibility.value for visibility in Visibility}
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
