@@ -20,7 +20,6 @@ promises.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import attrs
 from attrs import frozen
@@ -70,18 +69,33 @@ def apply_event(upload: MediaUpload, event: ProviderEvent, now: datetime) -> Tra
 
 def _processing(upload: MediaUpload, event: ProviderEvent, now: datetime) -> Transition:
     progress = max(upload.progress, event.progress or 0)
-    changes: dict[str, Any] = {
-        "status": UploadStatus.PROCESSING,
-        "progress": progress,
-        "provider_upload_id": upload.provider_upload_id or event.provider_upload_id,
-        "provider_asset_id": upload.provider_asset_id or event.asset_id,
-        "playback_id": upload.playback_id or event.playback_id,
-        "aspect_ratio": upload.aspect_ratio or event.aspect_ratio,
-        "uploaded_at": upload.uploaded_at or now,
-    }
-    if all(getattr(upload, name) == value for name, value in changes.items()):
+    provider_upload_id = upload.provider_upload_id or event.provider_upload_id
+    provider_asset_id = upload.provider_asset_id or event.asset_id
+    playback_id = upload.playback_id or event.playback_id
+    aspect_ratio = upload.aspect_ratio or event.aspect_ratio
+    uploaded_at = upload.uploaded_at or now
+    if (
+        upload.status is UploadStatus.PROCESSING
+        and progress == upload.progress
+        and provider_upload_id == upload.provider_upload_id
+        and provider_asset_id == upload.provider_asset_id
+        and playback_id == upload.playback_id
+        and aspect_ratio == upload.aspect_ratio
+        and uploaded_at == upload.uploaded_at
+    ):
         return _unchanged(upload)
-    updated = attrs.evolve(upload, updated_at=now, version=upload.version + 1, **changes)
+    updated = attrs.evolve(
+        upload,
+        status=UploadStatus.PROCESSING,
+        progress=progress,
+        provider_upload_id=provider_upload_id,
+        provider_asset_id=provider_asset_id,
+        playback_id=playback_id,
+        aspect_ratio=aspect_ratio,
+        uploaded_at=uploaded_at,
+        updated_at=now,
+        version=upload.version + 1,
+    )
     events: list[DomainEvent] = []
     if upload.status is UploadStatus.UPLOADING:
         events.append(UploadProcessing(upload=updated, occurred_at=now))
