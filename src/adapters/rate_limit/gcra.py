@@ -42,16 +42,16 @@ class GcraLimit:
     rate: int = field(validator=[validators.instance_of(int), validators.ge(1)])
     period: float = field(validator=_positive_period)
     burst: int = field(validator=[validators.instance_of(int), validators.ge(1)])
+    # Derived once (every decision reads them), after the validators have run.
+    interval_us: int = field(init=False, eq=False, repr=False)
+    """The emission interval ``T``: microseconds one request costs (at least 1)."""
+    capacity_us: int = field(init=False, eq=False, repr=False)
+    """The capacity ``C = burst * T``: how far ahead of now the TAT may run."""
 
-    @property
-    def interval_us(self) -> int:
-        """The emission interval ``T``: microseconds one request costs (at least 1)."""
-        return max(1, round(self.period * MICROS_PER_SECOND / self.rate))
-
-    @property
-    def capacity_us(self) -> int:
-        """The capacity ``C = burst * T``: how far ahead of now the TAT may run."""
-        return self.interval_us * self.burst
+    def __attrs_post_init__(self) -> None:
+        interval = max(1, round(self.period * MICROS_PER_SECOND / self.rate))
+        object.__setattr__(self, "interval_us", interval)
+        object.__setattr__(self, "capacity_us", interval * self.burst)
 
 
 @frozen
