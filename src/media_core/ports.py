@@ -5,7 +5,8 @@ Adapters in ``adapters`` implement them; the core never imports an adapter. I/O 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import enum
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -14,6 +15,7 @@ from attrs import frozen
 
 from media_core.events import DomainEvent, ProviderEvent
 from media_core.model import MediaUpload, Page, UploadMetadata, UploadProtocol, UploadStatus
+from media_core.state_machine import Transition
 
 
 @frozen
@@ -154,6 +156,38 @@ class IdempotencyRecord:
     ticket: DirectUploadTicket | None = None
 
 
+class EventWriteOutcome(enum.Enum):
+    """What :meth:`MediaRepository.write_event` did."""
+
+    UNKNOWN = "unknown"
+    """The event refers to no upload of ours (or ``decide`` said it is not the event's)."""
+    APPLIED = "applied"
+    """The change and the delivery were stored together."""
+    UNCHANGED = "unchanged"
+    """``decide`` changed nothing; the delivery was recorded now."""
+    DUPLICATE = "duplicate"
+    """The delivery had been recorded before; nothing was written."""
+    CONFLICT = "conflict"
+    """Another writer changed the upload after it was read; nothing was written: try again."""
+
+
+@frozen
+class EventWrite:
+    """The result of :meth:`MediaRepository.write_event`."""
+
+    outcome: EventWriteOutcome
+    found: MediaUpload | None
+    """The upload as it was read (None when the event refers to none)."""
+    transition: Transition | None
+    """What ``decide`` returned for it (None when unknown)."""
+
+
+EventDecision = Callable[[MediaUpload], Transition | None]
+"""Pure and synchronous: the change an event makes to the upload it refers to, or None when
+that upload is not the event's (another provider's). It may run inside the repository's
+transaction, on another thread."""
+
+
 class MediaRepository(Protocol):
     """Stores uploads and the webhook deliveries already applied.
 
@@ -189,6 +223,24 @@ class MediaRepository(Protocol):
 
     async def record_delivery(self, delivery: DeliveryKey, received_at: datetime) -> bool:
         """Record a delivery that changed nothing; False if it was recorded before."""
+        ...
+
+    async def write_event(
+        self,
+        event: ProviderEvent,
+        decide: EventDecision,
+        delivery: DeliveryKey,
+        received_at: datetime,
+    ) -> EventWrite:
+        """Find the upload ``event`` refers to, let ``decide`` change it, and store the change
+        with ``delivery``: one read and one atomic write, as :class:`EventWrite` tells.
+
+        A changed transition is stored as by :meth:`update` (its upload is the next version,
+        written only if the stored one is still the version read, together with the delivery);
+        an unchanged one only records the delivery. A repository with no faster way implements
+        this with :func:`media_core.event_writes.write_event_in_steps`; the SQL repository reads
+        and writes in one transaction (SQLite) or on one connection (PostgreSQL).
+        """
         ...
 
     async def has_delivery(self, delivery: DeliveryKey) -> bool:

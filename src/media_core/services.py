@@ -18,7 +18,6 @@ from attrs import define, frozen
 
 from media_core.errors import (
     Conflict,
-    DuplicateDelivery,
     IdempotencyKeyReused,
     InvalidInput,
     MediaCoreError,
@@ -44,6 +43,7 @@ from media_core.ports import (
     DirectUploadRequest,
     DirectUploadTicket,
     EventPublisher,
+    EventWriteOutcome,
     IdempotencyRecord,
     IdGenerator,
     MediaRepository,
@@ -157,6 +157,12 @@ class WebhookOutcome(enum.Enum):
     """An event type that does not concern upload state."""
     UNKNOWN_UPLOAD = "unknown_upload"
     """It refers to no upload of ours."""
+
+
+_WEBHOOK_OUTCOMES = {
+    EventWriteOutcome.UNCHANGED: WebhookOutcome.UNCHANGED,
+    EventWriteOutcome.DUPLICATE: WebhookOutcome.DUPLICATE,
+}
 
 
 @define
@@ -512,31 +518,32 @@ class MediaService:
     ) -> tuple[WebhookOutcome, MediaUpload | None]:
         """Apply a provider event at most once, through the state machine.
 
-        Safe under concurrent deliveries: the delivery key and the new state are stored in one
-        atomic write guarded by the version read, and a lost race is retried from a fresh read.
+        Safe under concurrent deliveries: the repository stores the delivery key and the new
+        state in one atomic write guarded by the version read (:meth:`MediaRepository.
+        write_event`), and a lost race is retried from a fresh read. No separate "seen
+        before?" read: applying an event twice changes nothing, so a duplicate ends as
+        DUPLICATE in that write.
         """
         key = DeliveryKey(provider=event.provider, delivery_id=event.delivery_id)
-        # No separate "seen before?" read: applying an event twice changes nothing, so a
-        # duplicate ends in record_delivery (False) or in update (DuplicateDelivery) below.
         for _ in range(self.max_update_attempts):
-            upload = await self.repository.find_for_event(event)
-            if upload is None or upload.provider != event.provider:
-                return WebhookOutcome.UNKNOWN_UPLOAD, None
             now = self.clock.now()
-            transition = apply_event(upload, event, now)
-            if not transition.changed:
-                fresh = await self.repository.record_delivery(key, now)
-                outcome = WebhookOutcome.UNCHANGED if fresh else WebhookOutcome.DUPLICATE
-                return outcome, upload
-            stored = transition.upload
-            try:
-                await self.repository.update(stored, expected_version=upload.version, delivery=key)
-            except VersionConflict:
+
+            def decide(upload: MediaUpload, now: datetime = now) -> Transition | None:
+                if upload.provider != event.provider:
+                    return None
+                return apply_event(upload, event, now)
+
+            write = await self.repository.write_event(event, decide, key, now)
+            outcome = write.outcome
+            if outcome is EventWriteOutcome.CONFLICT:
                 continue
-            except DuplicateDelivery:
-                return WebhookOutcome.DUPLICATE, upload
-            await self._publish(transition.events)
-            return WebhookOutcome.APPLIED, stored
+            if outcome is EventWriteOutcome.UNKNOWN:
+                return WebhookOutcome.UNKNOWN_UPLOAD, None
+            if outcome is EventWriteOutcome.APPLIED:
+                assert write.transition is not None
+                await self._publish(write.transition.events)
+                return WebhookOutcome.APPLIED, write.transition.upload
+            return _WEBHOOK_OUTCOMES[outcome], write.found
         raise VersionConflict(f"event {event.delivery_id} lost every race; gave up after retries")
 
     async def get_status(self, owner_id: str, id_or_playback_id: str) -> MediaUpload:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,7 +15,8 @@ from adapters.repositories.sql import SqlAlchemyMediaRepository
 from media_core.errors import Conflict, DuplicateDelivery, InvalidInput, VersionConflict
 from media_core.events import ProviderEvent, ProviderEventKind
 from media_core.model import FailureCode, MediaUpload, UploadStatus
-from media_core.ports import DeliveryKey
+from media_core.ports import DeliveryKey, EventWriteOutcome
+from media_core.state_machine import Transition, apply_event
 from tests.support.repositories import (
     T0,
     FrozenClock,
@@ -255,6 +256,121 @@ async def test_a_unique_key_clash_on_update_writes_nothing(repository: Repositor
         await repository.update(
             attrs.evolve(upload, playback_id="pb-1"), expected_version=0, delivery=KEY
         )
+    assert await repository.get(upload.id) == upload
+    assert not await repository.has_delivery(KEY)
+
+
+def _next(upload: MediaUpload, progress: int) -> Transition:
+    """The change a PROCESSING event with ``progress`` makes, as the state machine makes it."""
+    event = attrs.evolve(_event(upload_id=upload.id), progress=progress)
+    return apply_event(upload, event, T0 + timedelta(minutes=1))
+
+
+class _Decisions:
+    """A ``decide`` function that remembers what it was shown."""
+
+    def __init__(self, answer: Callable[[MediaUpload], Transition | None]) -> None:
+        self.answer = answer
+        self.seen: list[MediaUpload] = []
+
+    def __call__(self, upload: MediaUpload) -> Transition | None:
+        self.seen.append(upload)
+        return self.answer(upload)
+
+
+async def test_write_event_stores_the_change_with_the_delivery_once(
+    repository: Repository,
+) -> None:
+    """APPLIED stores the next version and the delivery; the same delivery again writes
+    nothing (DUPLICATE), whatever the decision."""
+    upload = make_upload()
+    await repository.add(upload)
+    decide = _Decisions(lambda current: _next(current, 10))
+    written = await repository.write_event(_event(upload_id=upload.id), decide, KEY, T0)
+    assert written.outcome is EventWriteOutcome.APPLIED
+    assert decide.seen == [upload]
+    assert written.found == upload
+    assert written.transition is not None
+    stored = await repository.get(upload.id)
+    assert stored == written.transition.upload
+    assert stored is not None
+    assert stored.version == 1
+    assert stored.progress == 10
+    assert await repository.has_delivery(KEY)
+    again = await repository.write_event(
+        _event(upload_id=upload.id), _Decisions(lambda current: _next(current, 50)), KEY, T0
+    )
+    assert again.outcome is EventWriteOutcome.DUPLICATE
+    assert again.found == stored
+    assert await repository.get(upload.id) == stored
+
+
+async def test_write_event_records_an_unchanging_delivery_once(repository: Repository) -> None:
+    """A decision that changes nothing records the delivery (UNCHANGED), then DUPLICATE."""
+    upload = make_upload()
+    await repository.add(upload)
+
+    def unchanged(current: MediaUpload) -> Transition:
+        return Transition(upload=current, events=(), changed=False)
+
+    first = await repository.write_event(_event(upload_id=upload.id), unchanged, KEY, T0)
+    second = await repository.write_event(_event(upload_id=upload.id), unchanged, KEY, T0)
+    assert (first.outcome, second.outcome) == (
+        EventWriteOutcome.UNCHANGED,
+        EventWriteOutcome.DUPLICATE,
+    )
+    assert await repository.has_delivery(KEY)
+    assert await repository.get(upload.id) == upload
+
+
+async def test_write_event_for_no_upload_of_ours_writes_nothing(repository: Repository) -> None:
+    """No upload found, or the decision says it is not the event's: UNKNOWN, nothing recorded."""
+    upload = make_upload(provider_upload_id="pu-1")
+    await repository.add(upload)
+    missing = await repository.write_event(
+        _event(upload_id="nope"), _Decisions(lambda current: _next(current, 10)), KEY, T0
+    )
+    assert missing.outcome is EventWriteOutcome.UNKNOWN
+    assert missing.found is None
+    refused = await repository.write_event(
+        _event(upload_id=upload.id), _Decisions(lambda _: None), KEY, T0
+    )
+    assert refused.outcome is EventWriteOutcome.UNKNOWN
+    assert refused.found == upload
+    assert not await repository.has_delivery(KEY)
+    assert await repository.get(upload.id) == upload
+
+
+async def test_write_event_finds_the_upload_by_the_providers_references(
+    repository: Repository,
+) -> None:
+    """Without our id (or with one that matches nothing) the provider's ids find the upload."""
+    upload = make_upload(provider_upload_id="pu-1")
+    await repository.add(upload)
+    events = (_event(provider_upload_id="pu-1"), _event(upload_id="x", provider_upload_id="pu-1"))
+    for progress, event in enumerate(events, start=1):
+        decide = _Decisions(lambda current, progress=progress: _next(current, progress * 10))
+        key = DeliveryKey(provider="fake", delivery_id=f"d-{progress}")
+        written = await repository.write_event(event, decide, key, T0)
+        assert decide.seen[0].id == upload.id
+        assert written.outcome is EventWriteOutcome.APPLIED
+    stored = await repository.get(upload.id)
+    assert stored is not None
+    assert (stored.progress, stored.version) == (20, 2)
+
+
+async def test_write_event_that_takes_a_unique_key_writes_nothing(repository: Repository) -> None:
+    """A change that takes another upload's playback id raises Conflict; no delivery stays."""
+    await repository.add(make_upload(playback_id="pb-1"))
+    upload = make_upload()
+    await repository.add(upload)
+
+    def take(current: MediaUpload) -> Transition:
+        taken = attrs.evolve(current, playback_id="pb-1", version=current.version + 1)
+        return Transition(upload=taken, events=(), changed=True)
+
+    with pytest.raises(Conflict):
+        await repository.write_event(_event(upload_id=upload.id), take, KEY, T0)
     assert await repository.get(upload.id) == upload
     assert not await repository.has_delivery(KEY)
 

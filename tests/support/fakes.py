@@ -13,12 +13,15 @@ from datetime import UTC, datetime, timedelta
 import attrs
 
 from media_core.errors import VersionConflict
+from media_core.event_writes import write_event_in_steps
 from media_core.events import DomainEvent, ProviderEvent
 from media_core.model import MediaUpload, Page, UploadProtocol
 from media_core.ports import (
     DeliveryKey,
     DirectUploadRequest,
     DirectUploadTicket,
+    EventDecision,
+    EventWrite,
     MediaRepository,
     Playback,
     RateDecision,
@@ -188,6 +191,16 @@ class ConflictingRepository:
             await self.inner.update(current, expected_version=current.version)
             raise VersionConflict("another writer won")
         return await self.inner.update(upload, expected_version=expected_version, delivery=delivery)
+
+    async def write_event(
+        self,
+        event: ProviderEvent,
+        decide: EventDecision,
+        delivery: DeliveryKey,
+        received_at: datetime,
+    ) -> EventWrite:
+        """In steps, through this wrapper's own ``update`` (so that it can lose races)."""
+        return await write_event_in_steps(self, event, decide, delivery, received_at)
 
     async def add(self, upload: MediaUpload) -> None:
         """Delegate."""

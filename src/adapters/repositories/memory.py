@@ -22,12 +22,15 @@ from adapters.repositories._common import (
 )
 from adapters.system import SystemClock
 from media_core.errors import Conflict, DuplicateDelivery, VersionConflict
+from media_core.event_writes import write_event_in_steps
 from media_core.events import ProviderEvent
 from media_core.model import MediaUpload, Page, UploadStatus
 from media_core.ports import (
     Clock,
     DeliveryKey,
     DirectUploadTicket,
+    EventDecision,
+    EventWrite,
     IdempotencyRecord,
     StaleCriteria,
     StorageTally,
@@ -121,6 +124,16 @@ class InMemoryMediaRepository:
             return False
         self._deliveries[delivery] = received_at.astimezone(UTC)
         return True
+
+    async def write_event(
+        self,
+        event: ProviderEvent,
+        decide: EventDecision,
+        delivery: DeliveryKey,
+        received_at: datetime,
+    ) -> EventWrite:
+        """Find, decide and store in steps (each step is atomic here)."""
+        return await write_event_in_steps(self, event, decide, delivery, received_at)
 
     async def has_delivery(self, delivery: DeliveryKey) -> bool:
         """True if the delivery was recorded."""

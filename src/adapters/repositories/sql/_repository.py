@@ -32,6 +32,7 @@ from adapters.repositories.sql._pool import DriverPool
 from adapters.repositories.sql._schema import idempotency_keys, media_uploads, webhook_deliveries
 from adapters.system import SystemClock
 from media_core.errors import Conflict, DuplicateDelivery, RepositoryUnavailable, VersionConflict
+from media_core.event_writes import write_event_in_steps
 from media_core.events import ProviderEvent
 from media_core.model import (
     FailureCode,
@@ -46,6 +47,9 @@ from media_core.ports import (
     Clock,
     DeliveryKey,
     DirectUploadTicket,
+    EventDecision,
+    EventWrite,
+    EventWriteOutcome,
     IdempotencyRecord,
     StaleCriteria,
     StorageTally,
@@ -356,6 +360,78 @@ class SqlAlchemyMediaRepository:
             raise DuplicateDelivery(
                 f"delivery {delivery.delivery_id} of {delivery.provider} was applied before"
             ) from exc
+
+    async def write_event(
+        self,
+        event: ProviderEvent,
+        decide: EventDecision,
+        delivery: DeliveryKey,
+        received_at: datetime,
+    ) -> EventWrite:
+        """Find the event's upload, decide and store, as one unit (see the port).
+
+        An event that names our id (every provider's does) is read and written in one
+        transaction of the SQLite writer thread, whose page cache is warm (a read on another
+        connection after each commit re-reads its pages, five times the cost), or on one
+        PostgreSQL connection. Others are found by their provider references, in steps.
+        """
+        upload_id = event.upload_id
+        if upload_id is not None:
+            written: EventWrite | None = None
+            with translate_errors("write_event"):
+                if self._sqlite_file is not None:
+                    received = (delivery.provider, delivery.delivery_id, _sqlite_time(received_at))
+                    try:
+                        written = await self._sqlite_write().run(
+                            lambda conn: _sqlite_write_event(conn, upload_id, decide, received)
+                        )
+                    except VersionConflict:
+                        return EventWrite(EventWriteOutcome.CONFLICT, None, None)
+                elif self._dialect == "postgresql":
+                    written = await self._pg_write_event(upload_id, decide, delivery, received_at)
+            if written is not None:
+                return written
+        return await write_event_in_steps(self, event, decide, delivery, received_at)
+
+    async def _pg_write_event(
+        self,
+        upload_id: str,
+        decide: EventDecision,
+        delivery: DeliveryKey,
+        received_at: datetime,
+    ) -> EventWrite | None:
+        """:meth:`write_event` on one connection; None if no upload has our id ``upload_id``."""
+        async with self._pg() as driver:
+            record = await driver.fetchrow(_PG_BY_ID, upload_id)
+            if record is None:
+                return None
+            found = _from_record(record)
+            transition = decide(found)
+            if transition is None:
+                return EventWrite(EventWriteOutcome.UNKNOWN, found, None)
+            if not transition.changed:
+                fresh = await driver.fetchval(
+                    _PG_RECORD_DELIVERY, delivery.provider, delivery.delivery_id, received_at
+                )
+                outcome = EventWriteOutcome.UNCHANGED if fresh else EventWriteOutcome.DUPLICATE
+                return EventWrite(outcome, found, transition)
+            stored = transition.upload
+            try:
+                applied = await driver.fetchval(
+                    _PG_APPLY,
+                    *_pg_values(stored),
+                    stored.id,
+                    found.version,
+                    delivery.provider,
+                    delivery.delivery_id,
+                    received_at,
+                )
+            except asyncpg.DivisionByZeroError:  # _PG_APPLY's "lost the race" signal
+                return EventWrite(EventWriteOutcome.CONFLICT, found, transition)
+            except asyncpg.UniqueViolationError as exc:
+                raise Conflict(f"a unique key of upload {stored.id} is taken") from exc
+        outcome = EventWriteOutcome.APPLIED if applied else EventWriteOutcome.DUPLICATE
+        return EventWrite(outcome, found, transition)
 
     async def record_delivery(self, delivery: DeliveryKey, received_at: datetime) -> bool:
         """Record a delivery that changed nothing; False if it was recorded before."""
@@ -754,6 +830,10 @@ async def _pg_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
 
 
 _SQLITE_BY_ID = _PG_BY_ID.replace("$1", "?")
+_PG_RECORD_DELIVERY = (
+    "INSERT INTO webhook_deliveries (provider, delivery_id, received_at) VALUES ($1, $2, $3) "
+    "ON CONFLICT DO NOTHING RETURNING 1"
+)
 _SQLITE_BY_PLAYBACK_ID = _PG_BY_PLAYBACK_ID.replace("$1", "?")
 
 
@@ -848,6 +928,35 @@ def _sqlite_update(
         raise Conflict(f"a unique key of upload {values[-2]} is taken") from exc
     if cursor.rowcount != 1:
         raise VersionConflict(f"upload {values[-2]} is not at version {values[-1]}")
+
+
+def _sqlite_write_event(
+    conn: sqlite3.Connection,
+    upload_id: str,
+    decide: EventDecision,
+    received: tuple[str, str, str],
+) -> EventWrite | None:
+    """:meth:`SqlAlchemyMediaRepository.write_event` in the writer's transaction; None if no
+    upload has the id ``upload_id``. The writer holds the database's write lock from its
+    ``BEGIN IMMEDIATE``, so the row cannot change between this read and the update."""
+    row = conn.execute(_SQLITE_BY_ID, (upload_id,)).fetchone()
+    if row is None:
+        return None
+    found = _from_sqlite_row(row)
+    transition = decide(found)
+    if transition is None:
+        return EventWrite(EventWriteOutcome.UNKNOWN, found, None)
+    if not transition.changed:
+        fresh = conn.execute(_SQLITE_RECORD_DELIVERY, received).rowcount == 1
+        outcome = EventWriteOutcome.UNCHANGED if fresh else EventWriteOutcome.DUPLICATE
+        return EventWrite(outcome, found, transition)
+    try:
+        conn.execute(_SQLITE_INSERT_DELIVERY, received)
+    except sqlite3.IntegrityError:  # the statement wrote nothing
+        return EventWrite(EventWriteOutcome.DUPLICATE, found, transition)
+    values = [*_sqlite_values(transition.upload), found.id, found.version]
+    _sqlite_update(conn, values, None)  # raises, so the delivery is rolled back too
+    return EventWrite(EventWriteOutcome.APPLIED, found, transition)
 
 
 def _sqlite_file(engine: AsyncEngine) -> str | None:
