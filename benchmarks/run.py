@@ -576,7 +576,8 @@ def _header(seconds: int) -> list[str]:
         "(HMAC or JWT check, JSON, the same SQL statements in one transaction, the same "
         "response body, the same timeouts on every database call) with no layers, using the "
         "same tricks as the service where they apply (verified JWTs remembered, PostgreSQL "
-        "connections pooled as a free list without asyncpg's per-release reset and task).",
+        "connections pooled as a free list without asyncpg's per-release reset and task, "
+        "every wait for one bounded by a single timer).",
         "",
         "| route | database | conns | service req/s | floor req/s | service/floor "
         "| service p50 ms | service p99 ms | floor p99 ms | non-2xx |",
