@@ -316,39 +316,32 @@ class SqlAlchemyMediaRepository:
         """``update`` on PostgreSQL in one statement, which is one implicit transaction.
 
         With a delivery, the insert of its key and the guarded update are one statement
-        (:data:`_PG_APPLY`): it writes both or neither, and says which case it met.
+        (:func:`_pg_apply`): it writes both or neither, and says which case it met.
         """
-        values = _pg_values(stored)
         with translate_errors("update"):
-            try:
-                async with self._pg() as driver:
-                    if delivery is None:
+            async with self._pg() as driver:
+                if delivery is None:
+                    try:
                         status = await driver.execute(
-                            _PG_UPDATE, *values, stored.id, expected_version
+                            _PG_UPDATE, *_pg_values(stored), stored.id, expected_version
                         )
-                        applied = status == "UPDATE 1"
-                    else:
-                        outcome = await driver.fetchval(
-                            _PG_APPLY,
-                            *values,
-                            stored.id,
-                            expected_version,
-                            delivery.provider,
-                            delivery.delivery_id,
-                            self._clock.now(),
-                        )
-                        if outcome == 0:
-                            raise DuplicateDelivery(
-                                f"delivery {delivery.delivery_id} of {delivery.provider} "
-                                "was applied before"
-                            )
-                        applied = True
-            except asyncpg.DivisionByZeroError as exc:  # _PG_APPLY's "lost the race" signal
-                applied = False
-                del exc
-            except asyncpg.UniqueViolationError as exc:
-                raise Conflict(f"a unique key of upload {stored.id} is taken") from exc
-        if not applied:
+                    except asyncpg.UniqueViolationError as exc:
+                        raise Conflict(f"a unique key of upload {stored.id} is taken") from exc
+                    outcome = (
+                        EventWriteOutcome.APPLIED
+                        if status == "UPDATE 1"
+                        else EventWriteOutcome.CONFLICT
+                    )
+                else:
+                    outcome = await _pg_apply(
+                        driver, stored, expected_version, delivery, self._clock.now()
+                    )
+        if outcome is EventWriteOutcome.DUPLICATE:
+            assert delivery is not None
+            raise DuplicateDelivery(
+                f"delivery {delivery.delivery_id} of {delivery.provider} was applied before"
+            )
+        if outcome is EventWriteOutcome.CONFLICT:
             raise VersionConflict(f"upload {stored.id} is not at version {expected_version}")
 
     async def _insert_delivery(self, conn: AsyncConnection, delivery: DeliveryKey) -> None:
@@ -415,22 +408,9 @@ class SqlAlchemyMediaRepository:
                 )
                 outcome = EventWriteOutcome.UNCHANGED if fresh else EventWriteOutcome.DUPLICATE
                 return EventWrite(outcome, found, transition)
-            stored = transition.upload
-            try:
-                applied = await driver.fetchval(
-                    _PG_APPLY,
-                    *_pg_values(stored),
-                    stored.id,
-                    found.version,
-                    delivery.provider,
-                    delivery.delivery_id,
-                    received_at,
-                )
-            except asyncpg.DivisionByZeroError:  # _PG_APPLY's "lost the race" signal
-                return EventWrite(EventWriteOutcome.CONFLICT, found, transition)
-            except asyncpg.UniqueViolationError as exc:
-                raise Conflict(f"a unique key of upload {stored.id} is taken") from exc
-        outcome = EventWriteOutcome.APPLIED if applied else EventWriteOutcome.DUPLICATE
+            outcome = await _pg_apply(
+                driver, transition.upload, found.version, delivery, received_at
+            )
         return EventWrite(outcome, found, transition)
 
     async def record_delivery(self, delivery: DeliveryKey, received_at: datetime) -> bool:
@@ -950,13 +930,40 @@ def _sqlite_write_event(
         fresh = conn.execute(_SQLITE_RECORD_DELIVERY, received).rowcount == 1
         outcome = EventWriteOutcome.UNCHANGED if fresh else EventWriteOutcome.DUPLICATE
         return EventWrite(outcome, found, transition)
-    try:
-        conn.execute(_SQLITE_INSERT_DELIVERY, received)
-    except sqlite3.IntegrityError:  # the statement wrote nothing
-        return EventWrite(EventWriteOutcome.DUPLICATE, found, transition)
     values = [*_sqlite_values(transition.upload), found.id, found.version]
-    _sqlite_update(conn, values, None)  # raises, so the delivery is rolled back too
+    try:
+        # Any other error raises out of the job, so the writer rolls the delivery back too.
+        _sqlite_update(conn, values, received)
+    except DuplicateDelivery:  # its insert wrote nothing
+        return EventWrite(EventWriteOutcome.DUPLICATE, found, transition)
     return EventWrite(EventWriteOutcome.APPLIED, found, transition)
+
+
+async def _pg_apply(
+    driver: Any,
+    stored: MediaUpload,
+    expected_version: int,
+    delivery: DeliveryKey,
+    received_at: datetime,
+) -> EventWriteOutcome:
+    """:data:`_PG_APPLY` on ``driver``: APPLIED (both written), DUPLICATE (the delivery was
+    recorded before) or CONFLICT (the version moved on), the last two writing nothing;
+    ``Conflict`` if the new state takes another upload's unique key."""
+    try:
+        applied = await driver.fetchval(
+            _PG_APPLY,
+            *_pg_values(stored),
+            stored.id,
+            expected_version,
+            delivery.provider,
+            delivery.delivery_id,
+            received_at,
+        )
+    except asyncpg.DivisionByZeroError:  # _PG_APPLY's "lost the race" signal
+        return EventWriteOutcome.CONFLICT
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict(f"a unique key of upload {stored.id} is taken") from exc
+    return EventWriteOutcome.APPLIED if applied else EventWriteOutcome.DUPLICATE
 
 
 def _sqlite_file(engine: AsyncEngine) -> str | None:
@@ -979,9 +986,9 @@ def _from_sqlite_row(row: tuple[Any, ...]) -> MediaUpload:
     return _from_columns(values)
 
 
-def _pg_values(upload: MediaUpload) -> list[Any]:
-    """The values of :data:`_PG_UPDATE_COLUMNS` for ``upload``, as the asyncpg fast path sends
-    them (``ValueError`` on a naive timestamp, as in :func:`_to_row`)."""
+def _column_values(upload: MediaUpload) -> list[Any]:
+    """The values of :data:`_PG_UPDATE_COLUMNS` for ``upload``, ``metadata`` as a dict;
+    ``ValueError`` on a naive timestamp (its instant is unknown)."""
     require_aware(upload)
     meta = upload.metadata
     failure_code = upload.failure_code
@@ -994,17 +1001,14 @@ def _pg_values(upload: MediaUpload) -> list[Any]:
         upload.file_name,
         upload.file_size,
         upload.mime_type,
-        _STATUS_VALUES[upload.status],
+        upload.status.value,
         upload.progress,
-        # The connections give jsonb a text codec (as SQLAlchemy's dialect does): JSON text.
-        _COMPACT_JSON.encode(
-            {
-                "title": meta.title,
-                "description": meta.description,
-                "visibility": _VISIBILITY_VALUES[meta.visibility],
-                "extra": meta.extra,
-            }
-        ),
+        {
+            "title": meta.title,
+            "description": meta.description,
+            "visibility": meta.visibility.value,
+            "extra": dict(meta.extra),
+        },
         upload.duration,
         upload.thumbnail_url,
         upload.aspect_ratio,
@@ -1017,6 +1021,14 @@ def _pg_values(upload: MediaUpload) -> list[Any]:
         upload.ready_at,
         upload.version,
     ]
+
+
+def _pg_values(upload: MediaUpload) -> list[Any]:
+    """:func:`_column_values` as the asyncpg fast path sends them: the connections give jsonb a
+    text codec (as SQLAlchemy's dialect does), so ``metadata`` goes as JSON text."""
+    values = _column_values(upload)
+    values[_UPDATE_METADATA] = _COMPACT_JSON.encode(values[_UPDATE_METADATA])
+    return values
 
 
 def _from_record(record: Any) -> MediaUpload:
@@ -1035,39 +1047,8 @@ def _delivery_row(delivery: DeliveryKey, received_at: datetime) -> dict[str, Any
 
 
 def _to_row(upload: MediaUpload) -> dict[str, Any]:
-    """The row of ``upload``; ``ValueError`` on a naive timestamp (its instant is unknown)."""
-    require_aware(upload)
-    meta = upload.metadata
-    return {
-        "id": upload.id,
-        "owner_id": upload.owner_id,
-        "provider": upload.provider,
-        "provider_upload_id": upload.provider_upload_id,
-        "provider_asset_id": upload.provider_asset_id,
-        "playback_id": upload.playback_id,
-        "file_name": upload.file_name,
-        "file_size": upload.file_size,
-        "mime_type": upload.mime_type,
-        "status": upload.status.value,
-        "progress": upload.progress,
-        "metadata": {
-            "title": meta.title,
-            "description": meta.description,
-            "visibility": meta.visibility.value,
-            "extra": dict(meta.extra),
-        },
-        "duration": upload.duration,
-        "thumbnail_url": upload.thumbnail_url,
-        "aspect_ratio": upload.aspect_ratio,
-        "failure_code": upload.failure_code.value if upload.failure_code else None,
-        "failure_reason": upload.failure_reason,
-        "created_at": upload.created_at,
-        "updated_at": upload.updated_at,
-        "upload_expires_at": upload.upload_expires_at,
-        "uploaded_at": upload.uploaded_at,
-        "ready_at": upload.ready_at,
-        "version": upload.version,
-    }
+    """The row of ``upload`` as SQLAlchemy binds it (see :func:`_column_values`)."""
+    return {"id": upload.id, **dict(zip(_PG_UPDATE_COLUMNS, _column_values(upload), strict=True))}
 
 
 # Enum members by value: a dict lookup, where calling the Enum costs ten times more; unknown
@@ -1147,6 +1128,5 @@ _MODEL_WIDTH = len(_MODEL_COLUMNS)
 _METADATA = _COLUMN_NAMES.index("metadata")
 _TIMESTAMP_INDEXES = tuple(_COLUMN_NAMES.index(name) for name in TIMESTAMPS)
 _UPDATE_TIME_INDEXES = tuple(_PG_UPDATE_COLUMNS.index(name) for name in TIMESTAMPS)
-_STATUS_VALUES = {status: status.value for status in UploadStatus}
-_VISIBILITY_VALUES = {visibility: visibility.value for visibility in Visibility}
+_UPDATE_METADATA = _PG_UPDATE_COLUMNS.index("metadata")
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
