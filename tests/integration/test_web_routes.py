@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from aiohttp import web
 
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
+from entrypoints.http.problems import ERROR_REPORTER
 from entrypoints.http.web import VENDOR_FILES, WEB_NODE_MODULES, find_node_modules
 from tests.conftest import need
 from tests.support.service import assert_matches_openapi, service_settings, serving
@@ -108,11 +110,22 @@ async def test_a_root_route_added_after_create_app_fails_loudly(tmp_path: Path) 
 
     app.router.add_get("/", late)
     app.router.add_get("/late", late)
+    reports: list[tuple[BaseException, Mapping[str, object]]] = []
+
+    class Recorder:
+        def report(self, error: BaseException, context: Mapping[str, object]) -> None:
+            reports.append((error, context))
+
+    app[ERROR_REPORTER] = Recorder()
     async with serving(app, settings, container) as service:
         hidden = await service.client.get("/")
         reached = await service.client.get("/late")
         unknown = await service.client.get("/unknown")
     assert hidden.status_code == 500
     assert hidden.headers["content-type"].startswith("application/problem+json")
+    [(error, context)] = reports
+    assert isinstance(error, RuntimeError)
+    assert context["route"] == "unmatched"
+    assert context["request_id"] == hidden.headers["X-Request-ID"]
     assert reached.text == "late"
     assert unknown.status_code == 404

@@ -123,7 +123,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             "Content-Type": "text/event-stream; charset=utf-8",
             "Cache-Control": "no-store",
             "X-Accel-Buffering": "no",
-            **request_id_header(request),
+            **request_id_header(),
         }
     )
     subscribable: Subscribable = publisher

@@ -591,8 +591,6 @@ def _logged_path(request: web.Request) -> str:
     return path
 
 
-REQUEST_ID_KEY = web.RequestKey("media_core_request_id", str)
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -613,7 +611,6 @@ def observed(handler: Handler, *, route: str, metrics: ServiceMetrics | None) ->
 
     async def observe(request: web.Request) -> web.StreamResponse:
         request_id = incoming_request_id(request.headers.get(REQUEST_ID_HEADER))
-        request[REQUEST_ID_KEY] = request_id
         context_token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -621,7 +618,8 @@ def observed(handler: Handler, *, route: str, metrics: ServiceMetrics | None) ->
             try:
                 response = await handler(request)
             except Exception as exc:
-                response = problem_for(exc, request)  # re-raises HTTPExceptions raised on purpose
+                # Re-raises the HTTPExceptions raised on purpose.
+                response = problem_for(exc, request, route=route)
         except web.HTTPException as exc:
             status = exc.status
             exc.headers[REQUEST_ID_HEADER] = request_id
@@ -735,9 +733,9 @@ class ObservedRoutes:
         )
 
 
-def request_id_header(request: web.Request) -> dict[str, str]:
+def request_id_header() -> dict[str, str]:
     """``X-Request-ID`` for a response the handler prepares itself (a stream)."""
-    request_id = request.get(REQUEST_ID_KEY)
+    request_id = REQUEST_ID.get()
     return {REQUEST_ID_HEADER: request_id} if request_id is not None else {}
 
 

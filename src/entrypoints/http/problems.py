@@ -167,9 +167,10 @@ def from_http_problem(problem: HttpProblem, request: web.Request) -> web.Respons
 
 
 def problem_for(  # noqa: PLR0911 - one return per family of error
-    exc: Exception, request: web.Request
+    exc: Exception, request: web.Request, *, route: str
 ) -> web.StreamResponse:
-    """The problem+json answer to an error a handler raised; nothing ends in a bare 500.
+    """The problem+json answer to an error the handler of ``route`` (its template) raised;
+    nothing ends in a bare 500.
 
     Re-raises the ``web.HTTPException``s that are raised on purpose (redirects and the like).
     """
@@ -202,14 +203,13 @@ def problem_for(  # noqa: PLR0911 - one return per family of error
     if reporter is None:
         log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
     else:
-        resource = request.match_info.route.resource
         reporter.report(
             exc,
             {
                 "where": "request",
                 "request_id": REQUEST_ID.get(),
                 "method": request.method,
-                "route": resource.canonical if resource is not None else "unmatched",
+                "route": route,
             },
         )
     return from_http_problem(HttpProblem("internal-error"), request)

@@ -21,7 +21,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, override
 
-from media_core.model import MediaUpload, Page, UploadStatus, Visibility
+from media_core.model import MediaUpload, Page, Visibility
 from media_core.ports import DirectUploadTicket, Playback
 
 T = TypeVar("T")
@@ -145,7 +145,7 @@ def upload_json(upload: MediaUpload) -> dict[str, Any]:
     return {
         "id": upload.id,
         "playbackId": upload.playback_id,
-        "status": _STATUS_TEXT[upload.status],
+        "status": upload.status.value,
         "progress": upload.progress,
         "thumbnailUrl": upload.thumbnail_url,
         "duration": upload.duration,
@@ -157,7 +157,7 @@ def upload_json(upload: MediaUpload) -> dict[str, Any]:
         "metadata": {
             "title": upload.metadata.title,
             "description": upload.metadata.description,
-            "visibility": _VISIBILITY_TEXT[upload.metadata.visibility],
+            "visibility": upload.metadata.visibility.value,
             "extra": dict(upload.metadata.extra),
         },
         "failureCode": upload.failure_code.value if upload.failure_code else None,
@@ -201,11 +201,6 @@ def playback_json(playback: Playback) -> dict[str, Any]:
         "thumbnailToken": playback.thumbnail_token,
         "expiresAt": _iso(playback.expires_at) if playback.expires_at else None,
     }
-
-
-# Enum members' text by dict: ``member.value`` is a Python-level property call on Python 3.11.
-_STATUS_TEXT = {status: status.value for status in UploadStatus}
-_VISIBILITY_TEXT = {visibility: visibility.value for visibility in Visibility}
 
 
 def _iso(value: Any) -> str:
