@@ -20,7 +20,8 @@ MAX_HEADER_LENGTH = 4096
 def hmac_sha256_hex(secret: str | bytes, timestamp: int, body: bytes) -> str:
     """The hex HMAC-SHA256 of ``"<timestamp>.<body>"`` under ``secret``."""
     key = secret.encode() if isinstance(secret, str) else secret
-    # hmac.digest is OpenSSL's one-shot HMAC: a fifth of the cost of hmac.new(...).hexdigest().
+    # hmac.digest: OpenSSL's one-shot HMAC, no HMAC object. Against hmac.new(...).hexdigest() it
+    # measured 1.0 against 5.2 µs on one machine of ours and the same (about 1.7 µs) on another.
     return hmac.digest(key, b"%d." % timestamp + body, "sha256").hex()
 
 
