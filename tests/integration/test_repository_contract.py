@@ -14,7 +14,7 @@ from adapters.repositories.memory import InMemoryMediaRepository
 from adapters.repositories.sql import SqlAlchemyMediaRepository
 from media_core.errors import Conflict, DuplicateDelivery, InvalidInput, VersionConflict
 from media_core.events import ProviderEvent, ProviderEventKind
-from media_core.model import FailureCode, MediaUpload, UploadStatus
+from media_core.model import FailureCode, MediaUpload, UploadMetadata, UploadStatus
 from media_core.ports import DeliveryKey, EventWriteOutcome
 from media_core.state_machine import Transition, apply_event
 from tests.support.repositories import (
@@ -303,6 +303,39 @@ async def test_write_event_stores_the_change_with_the_delivery_once(
     assert again.outcome is EventWriteOutcome.DUPLICATE
     assert again.found == stored
     assert await repository.get(upload.id) == stored
+
+
+@pytest.mark.parametrize("replace", [False, True], ids=["kept", "replaced"])
+async def test_write_event_stores_kept_and_replaced_metadata_and_times(
+    repository: Repository, replace: bool
+) -> None:
+    """What a change keeps (metadata, times) and what it replaces both read back as the new
+    version: the SQLite store writes kept values from their stored text, replaced ones anew."""
+    upload = make_upload(
+        metadata=UploadMetadata(title="Mine", description="d", extra={"k": "v", "é": "ü"}),
+        upload_expires_at=T0 + timedelta(hours=1),
+    )
+    await repository.add(upload)
+
+    def change(current: MediaUpload) -> Transition:
+        moved = _next(current, 30)
+        if not replace:
+            return moved
+        updated = attrs.evolve(
+            moved.upload,
+            metadata=UploadMetadata(title="Theirs", extra={"n": "1"}),
+            upload_expires_at=T0 + timedelta(hours=2),
+            created_at=current.created_at + timedelta(seconds=1),
+        )
+        return attrs.evolve(moved, upload=updated)
+
+    written = await repository.write_event(_event(upload_id=upload.id), change, KEY, T0)
+    assert written.outcome is EventWriteOutcome.APPLIED
+    assert written.transition is not None
+    stored = await repository.get(upload.id)
+    assert stored == written.transition.upload
+    assert stored is not None
+    assert stored.metadata.title == ("Theirs" if replace else "Mine")
 
 
 async def test_write_event_records_an_unchanging_delivery_once(repository: Repository) -> None:

@@ -890,6 +890,21 @@ def _sqlite_values(upload: MediaUpload) -> list[Any]:
     return values
 
 
+def _sqlite_next_values(upload: MediaUpload, found: MediaUpload, row: tuple[Any, ...]) -> list[Any]:
+    """:func:`_sqlite_values` of ``upload``, a change of ``found`` (read as ``row``): what the
+    change left alone (the metadata, most times) keeps its stored text instead of being
+    encoded again."""
+    kept = row[_METADATA] if upload.metadata is found.metadata else None
+    values = _column_values(upload, kept)
+    if kept is None:
+        values[_UPDATE_METADATA] = _COMPACT_JSON.encode(values[_UPDATE_METADATA])
+    for index, name, column in _TIME_SLOTS:
+        value = values[index]
+        if value is not None:
+            values[index] = row[column] if value is getattr(found, name) else _sqlite_time(value)
+    return values
+
+
 def _sqlite_update(
     conn: sqlite3.Connection, values: list[Any], received: tuple[str, str, str] | None
 ) -> None:
@@ -930,7 +945,7 @@ def _sqlite_write_event(
         fresh = conn.execute(_SQLITE_RECORD_DELIVERY, received).rowcount == 1
         outcome = EventWriteOutcome.UNCHANGED if fresh else EventWriteOutcome.DUPLICATE
         return EventWrite(outcome, found, transition)
-    values = [*_sqlite_values(transition.upload), found.id, found.version]
+    values = [*_sqlite_next_values(transition.upload, found, row), found.id, found.version]
     try:
         # Any other error raises out of the job, so the writer rolls the delivery back too.
         _sqlite_update(conn, values, received)
@@ -986,9 +1001,10 @@ def _from_sqlite_row(row: tuple[Any, ...]) -> MediaUpload:
     return _from_columns(values)
 
 
-def _column_values(upload: MediaUpload) -> list[Any]:
-    """The values of :data:`_PG_UPDATE_COLUMNS` for ``upload``, ``metadata`` as a dict;
-    ``ValueError`` on a naive timestamp (its instant is unknown)."""
+def _column_values(upload: MediaUpload, metadata: Any = None) -> list[Any]:
+    """The values of :data:`_PG_UPDATE_COLUMNS` for ``upload``, ``metadata`` as a dict (or
+    the given ``metadata``, its stored form); ``ValueError`` on a naive timestamp (its instant
+    is unknown)."""
     require_aware(upload)
     meta = upload.metadata
     failure_code = upload.failure_code
@@ -1008,7 +1024,9 @@ def _column_values(upload: MediaUpload) -> list[Any]:
             "description": meta.description,
             "visibility": meta.visibility.value,
             "extra": dict(meta.extra),
-        },
+        }
+        if metadata is None
+        else metadata,
         upload.duration,
         upload.thumbnail_url,
         upload.aspect_ratio,
@@ -1129,4 +1147,8 @@ _METADATA = _COLUMN_NAMES.index("metadata")
 _TIMESTAMP_INDEXES = tuple(_COLUMN_NAMES.index(name) for name in TIMESTAMPS)
 _UPDATE_TIME_INDEXES = tuple(_PG_UPDATE_COLUMNS.index(name) for name in TIMESTAMPS)
 _UPDATE_METADATA = _PG_UPDATE_COLUMNS.index("metadata")
+_TIME_SLOTS = tuple(
+    (_PG_UPDATE_COLUMNS.index(name), name, _COLUMN_NAMES.index(name)) for name in TIMESTAMPS
+)
+"""Per timestamp: its index among the update's values, its attribute, its index in a row."""
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
