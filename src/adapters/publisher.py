@@ -20,7 +20,9 @@ class InProcessEventPublisher:
     """
 
     def __init__(self, *, error_reporter: ErrorReporter | None = None) -> None:
-        self._subscribers: list[tuple[type[DomainEvent], Subscriber]] = []
+        # A tuple, replaced on every change: publishing iterates a snapshot without copying,
+        # and a subscriber may unsubscribe (or subscribe another) while it is being called.
+        self._subscribers: tuple[tuple[type[DomainEvent], Subscriber], ...] = ()
         self._error_reporter = error_reporter
 
     def subscribe(
@@ -28,18 +30,20 @@ class InProcessEventPublisher:
     ) -> Callable[[], None]:
         """Call ``subscriber`` for each event of ``event_type``; returns an unsubscribe function."""
         entry = (event_type, subscriber)
-        self._subscribers.append(entry)
+        self._subscribers = (*self._subscribers, entry)
 
         def unsubscribe() -> None:
-            if entry in self._subscribers:
-                self._subscribers.remove(entry)
+            entries = list(self._subscribers)
+            if entry in entries:
+                entries.remove(entry)
+                self._subscribers = tuple(entries)
 
         return unsubscribe
 
     async def publish(self, events: Sequence[DomainEvent]) -> None:
         """Deliver ``events`` to the matching subscribers."""
         for event in events:
-            for event_type, subscriber in list(self._subscribers):
+            for event_type, subscriber in self._subscribers:
                 if not isinstance(event, event_type):
                     continue
                 try:

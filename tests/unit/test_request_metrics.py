@@ -1,4 +1,4 @@
-"""The request tally exposes what prometheus-client's own Counter and Histogram would."""
+"""The lock-free tallies expose what prometheus-client's own Counter and Histogram would."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from entrypoints.http.metrics import CALL_BUCKETS, RequestCollector
+from entrypoints.http.metrics import CALL_BUCKETS, TallyCounter, TallyHistogram
 
 _REQUESTS = st.lists(
     st.tuples(
@@ -35,8 +35,12 @@ def test_the_tally_matches_prometheus_clients_counter_and_histogram(
     requests: list[tuple[str, str, int, float]],
 ) -> None:
     ours, theirs = CollectorRegistry(), CollectorRegistry()
-    tally = RequestCollector(CALL_BUCKETS)
+    tally = TallyCounter("media_http_requests", "x", ["route", "method", "status"])
+    tally_seconds = TallyHistogram(
+        "media_http_request_seconds", "x", ["route", "method"], CALL_BUCKETS
+    )
     ours.register(tally)
+    ours.register(tally_seconds)
     counter = Counter("media_http_requests", "x", ["route", "method", "status"], registry=theirs)
     histogram = Histogram(
         "media_http_request_seconds",
@@ -46,7 +50,8 @@ def test_the_tally_matches_prometheus_clients_counter_and_histogram(
         registry=theirs,
     )
     for route, method, status, seconds in requests:
-        tally.observe(route, method, status, seconds)
+        tally.inc(route, method, status)
+        tally_seconds.observe(seconds, route, method)
         counter.labels(route, method, str(status)).inc()
         histogram.labels(route, method).observe(seconds)
     mine, reference = _samples(ours), _samples(theirs)

@@ -23,6 +23,8 @@ mirrors :func:`gcra_step` line for line.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from attrs import field, frozen, validators
 
 from media_core.ports import RateDecision
@@ -54,9 +56,12 @@ class GcraLimit:
         object.__setattr__(self, "capacity_us", interval * self.burst)
 
 
-@frozen
-class GcraStep:
-    """One decision, and the TAT to store for the key (``None``: leave it as it was)."""
+class GcraStep(NamedTuple):
+    """One decision, and the TAT to store for the key (``None``: leave it as it was).
+
+    A named tuple rather than an attrs class: one is made per rate-limited request, and a
+    tuple is the cheapest record to make.
+    """
 
     decision: RateDecision
     new_tat_us: int | None

@@ -15,11 +15,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from adapters.rate_limit.gcra import MICROS_PER_SECOND, GcraLimit, gcra_step
+from adapters.system import SystemClock
 from media_core.ports import Clock, RateDecision
 
 
 def _seconds(clock: Callable[[], float] | Clock) -> Callable[[], float]:
     """A function returning seconds, from a plain callable or from a media-core ``Clock``."""
+    if type(clock) is SystemClock:
+        return time.time  # what SystemClock().now().timestamp() is, without two objects
     now = getattr(clock, "now", None)
     if callable(now):
 
@@ -65,18 +68,20 @@ class InMemoryRateLimiter:
     async def acquire(self, key: str) -> RateDecision:
         """Take one unit for ``key`` if there is one."""
         now_us = round(self._seconds() * MICROS_PER_SECOND)
+        tats = self._tats
         with self._lock:
-            step = gcra_step(self.limit, self._tats.get(key), now_us)
-            if step.new_tat_us is not None:
-                self._tats[key] = step.new_tat_us
-            if key in self._tats:
-                self._tats.move_to_end(key)
-            self._evict(now_us)
-        return step.decision
+            decision, new_tat_us = gcra_step(self.limit, tats.get(key), now_us)
+            if new_tat_us is not None:
+                tats[key] = new_tat_us
+            if key in tats:
+                tats.move_to_end(key)
+            # The front is the least recently used key; a TAT in the past means a full bucket.
+            if tats and (tats[next(iter(tats))] <= now_us or len(tats) > self.max_keys):
+                self._evict(now_us)
+        return decision
 
     def _evict(self, now_us: int) -> None:
-        # The front is the least recently used key; a TAT in the past means a full bucket. Keys
-        # behind a live one were touched later, so the scan stops at the first live key.
+        # Keys behind a live one were touched later, so the scan stops at the first live key.
         tats = self._tats
         while tats:
             oldest_key, oldest_tat = next(iter(tats.items()))

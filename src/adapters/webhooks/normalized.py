@@ -83,27 +83,56 @@ class NormalizedWebhookVerifier:
                 failure_code = FailureCode(code)
             except ValueError as exc:
                 raise MalformedWebhook(f"failureCode {code!r} is unknown") from exc
-        delivery_id = _text(data, "eventId", _MAX_ID) or hashlib.sha256(body).hexdigest()
+        texts = _texts(data)
+        delivery_id = texts.get("eventId") or hashlib.sha256(body).hexdigest()
         try:
             return ProviderEvent(
                 provider=self.provider,
                 delivery_id=delivery_id,
                 kind=kind,
                 occurred_at=now,
-                upload_id=_text(data, "uploadId", _MAX_ID),
-                provider_upload_id=_text(data, "providerUploadId", _MAX_ID),
-                asset_id=_text(data, "assetId", _MAX_ID),
-                playback_id=_text(data, "playbackId", _MAX_ID),
+                upload_id=texts.get("uploadId"),
+                provider_upload_id=texts.get("providerUploadId"),
+                asset_id=texts.get("assetId"),
+                playback_id=texts.get("playbackId"),
                 progress=_progress(data),
                 duration=_duration(data),
-                thumbnail_url=_text(data, "thumbnailUrl", _MAX_TEXT),
-                aspect_ratio=_text(data, "aspectRatio", 20),
+                thumbnail_url=texts.get("thumbnailUrl"),
+                aspect_ratio=texts.get("aspectRatio"),
                 failure_code=failure_code,
-                failure_reason=_text(data, "failureReason", _MAX_TEXT),
+                failure_reason=texts.get("failureReason"),
                 event_type=f"upload.{status}",
             )
         except ValueError as exc:
             raise MalformedWebhook(str(exc)) from exc
+
+
+_TEXT_LIMITS = {
+    "eventId": _MAX_ID,
+    "uploadId": _MAX_ID,
+    "providerUploadId": _MAX_ID,
+    "assetId": _MAX_ID,
+    "playbackId": _MAX_ID,
+    "thumbnailUrl": _MAX_TEXT,
+    "aspectRatio": 20,
+    "failureReason": _MAX_TEXT,
+}
+"""The body's text fields and their longest allowed length."""
+
+
+def _texts(data: Mapping[str, Any]) -> dict[str, str]:
+    """The body's non-empty text fields, checked against :data:`_TEXT_LIMITS` (one pass over
+    what the body holds, rather than a lookup per field it may hold)."""
+    texts: dict[str, str] = {}
+    for key, value in data.items():
+        limit = _TEXT_LIMITS.get(key)
+        if limit is None or value is None:
+            continue
+        if not isinstance(value, str) or len(value) > limit:
+            raise MalformedWebhook(f"{key} must be a string of at most {limit} characters")
+        if value:
+            texts[key] = value
+    return texts
 
 
 def _text(data: Mapping[str, Any], key: str, limit: int) -> str | None:

@@ -54,7 +54,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
 from aiohttp import web
@@ -193,56 +193,76 @@ class StorageCollector(Collector):
         return ()
 
 
-class RequestCollector(Collector):
-    """``media_http_requests_total`` and ``media_http_request_seconds``, tallied in plain dicts.
+class TallyCounter(Collector):
+    """A labelled counter tallied in a plain dict, exposed like prometheus-client's ``Counter``.
 
-    prometheus-client's ``Counter`` and ``Histogram`` take a lock on every ``inc`` and
-    ``observe`` (three per request, measurable on the cheapest routes). Requests are answered
-    on the event loop's one thread, so :meth:`observe` adds to plain numbers and the families
-    are built when scraped. Call :meth:`observe` from that thread only.
+    prometheus-client's metrics take a lock on every ``inc`` and ``observe`` and go through
+    several calls to get there; the request path moves a few of them on every request. Requests
+    and domain events are handled on the event loop's one thread, so these add to plain numbers
+    and the family is built when scraped. Call :meth:`inc` from that thread only.
     """
 
-    def __init__(self, buckets: tuple[float, ...]) -> None:
-        self._buckets = buckets
-        self._counts: dict[tuple[str, str, int], int] = {}
-        # Per (route, method): a count per bucket (then +Inf), and the sum last.
-        self._histograms: dict[tuple[str, str], list[float]] = {}
+    def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._labels = list(labels)
+        self._counts: dict[tuple[Any, ...], int] = {}
 
-    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one answered request."""
-        key = (route, method, status)
-        self._counts[key] = self._counts.get(key, 0) + 1
-        histogram = self._histograms.get((route, method))
-        if histogram is None:
-            histogram = self._histograms[route, method] = [0] * (len(self._buckets) + 2)
-        histogram[bisect.bisect_left(self._buckets, seconds)] += 1
-        histogram[-1] += seconds
+    def inc(self, *values: Any) -> None:
+        """Count one, under the label ``values`` (shown with ``str``)."""
+        counts = self._counts
+        counts[values] = counts.get(values, 0) + 1
 
     def collect(self) -> Iterable[Metric]:
-        """The tallies so far, in the exposition's cumulative form."""
-        requests = CounterMetricFamily(
-            "media_http_requests",
-            "HTTP requests by route template, method and status.",
-            labels=["route", "method", "status"],
-        )
-        for (route, method, status), count in list(self._counts.items()):
-            requests.add_metric([route, method, str(status)], count)
-        seconds = HistogramMetricFamily(
-            "media_http_request_seconds",
-            "Seconds to answer an HTTP request, by route template and method.",
-            labels=["route", "method"],
-        )
-        bounds = [*(repr(float(bound)) for bound in self._buckets), "+Inf"]
-        for (route, method), histogram in list(self._histograms.items()):
-            cumulative = list(itertools.accumulate(histogram[:-1]))
-            seconds.add_metric(
-                [route, method], list(zip(bounds, cumulative, strict=True)), histogram[-1]
-            )
-        yield requests
-        yield seconds
+        """The counts so far."""
+        family = CounterMetricFamily(self._name, self._documentation, labels=self._labels)
+        for values, count in list(self._counts.items()):
+            family.add_metric([str(value) for value in values], count)
+        yield family
 
     def describe(self) -> Iterable[Metric]:
-        """Nothing up front: the label sets come with the requests."""
+        """Nothing up front: the label sets come with the observations."""
+        return ()
+
+
+class TallyHistogram(Collector):
+    """A labelled histogram tallied in plain lists, exposed like prometheus-client's
+    ``Histogram``; see :class:`TallyCounter`. Call :meth:`observe` from the loop's thread."""
+
+    def __init__(
+        self, name: str, documentation: str, labels: Sequence[str], buckets: tuple[float, ...]
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._labels = list(labels)
+        self._buckets = buckets
+        self._bounds = [*(repr(float(bound)) for bound in buckets), "+Inf"]
+        # Per label values: a count per bucket (then +Inf), and the sum last.
+        self._histograms: dict[tuple[Any, ...], list[float]] = {}
+
+    def observe(self, value: float, *values: Any) -> None:
+        """Add ``value`` under the label ``values``."""
+        histogram = self._histograms.get(values)
+        if histogram is None:
+            histogram = self._histograms[values] = [0] * (len(self._buckets) + 2)
+        # bisect_left: a value equal to a bound belongs to that bound's bucket.
+        histogram[bisect.bisect_left(self._buckets, value)] += 1
+        histogram[-1] += value
+
+    def collect(self) -> Iterable[Metric]:
+        """The observations so far, in the exposition's cumulative form."""
+        family = HistogramMetricFamily(self._name, self._documentation, labels=self._labels)
+        for values, histogram in list(self._histograms.items()):
+            cumulative = list(itertools.accumulate(histogram[:-1]))
+            family.add_metric(
+                [str(value) for value in values],
+                list(zip(self._bounds, cumulative, strict=True)),
+                histogram[-1],
+            )
+        yield family
+
+    def describe(self) -> Iterable[Metric]:
+        """Nothing up front: the label sets come with the observations."""
         return ()
 
 
@@ -388,130 +408,135 @@ class ServiceMetrics:
     ) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        # Children of labelled metrics, looked up once per label values: labels() validates
-        # and takes a lock on every call, which the request path pays several times.
-        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
-        self.uploads_created = Counter(
-            "media_uploads_created", "Upload slots handed out.", ["provider"], registry=r
+        # What the event loop moves (per request, per domain event, per provider call) is
+        # tallied without locks; see TallyCounter.
+        self.uploads_created = self._counter(
+            "media_uploads_created", "Upload slots handed out.", ["provider"]
         )
-        self.uploads_finished = Counter(
+        self.uploads_finished = self._counter(
             "media_uploads_finished",
             "Uploads that reached a final status (ready or failed).",
             ["provider", "status"],
-            registry=r,
         )
-        self.upload_failures = Counter(
-            "media_upload_failures",
-            "Failed uploads by failure code.",
-            ["provider", "code"],
-            registry=r,
+        self.upload_failures = self._counter(
+            "media_upload_failures", "Failed uploads by failure code.", ["provider", "code"]
         )
-        self.uploads_deleted = Counter(
-            "media_uploads_deleted", "Uploads deleted.", ["provider"], registry=r
+        self.uploads_deleted = self._counter(
+            "media_uploads_deleted", "Uploads deleted.", ["provider"]
         )
-        self.ready_seconds = Histogram(
+        self.ready_seconds = self._histogram(
             "media_upload_ready_seconds",
             "Seconds from the upload request to READY.",
             ["provider"],
-            buckets=VIDEO_BUCKETS,
-            registry=r,
+            VIDEO_BUCKETS,
         )
-        self.processing_seconds = Histogram(
+        self.processing_seconds = self._histogram(
             "media_upload_processing_seconds",
             "Seconds from the upload's completion (provider processing began) to READY.",
             ["provider"],
-            buckets=VIDEO_BUCKETS,
-            registry=r,
+            VIDEO_BUCKETS,
         )
-        self.transfer_seconds = Histogram(
+        self.transfer_seconds = self._histogram(
             "media_upload_transfer_seconds",
             "Seconds from the upload request until the provider had the bytes.",
             ["provider"],
-            buckets=VIDEO_BUCKETS,
-            registry=r,
+            VIDEO_BUCKETS,
         )
-        self.webhooks = Counter(
+        self.webhooks = self._counter(
             "media_webhook_deliveries",
             "Webhook deliveries by provider and outcome.",
             ["provider", "outcome"],
-            registry=r,
         )
-        self.provider_requests = Counter(
+        self.provider_requests = self._counter(
             "media_provider_requests",
             "Provider API call attempts by outcome (ok, rejected, throttled, server_error, "
             "timeout, transport_error).",
             ["provider", "operation", "outcome"],
-            registry=r,
         )
-        self.provider_seconds = Histogram(
+        self.provider_seconds = self._histogram(
             "media_provider_request_seconds",
             "Seconds per provider API call attempt.",
             ["provider", "operation"],
-            buckets=CALL_BUCKETS,
-            registry=r,
+            CALL_BUCKETS,
         )
-        self.rate_limited = Counter(
-            "media_rate_limited", "Requests refused by a rate limit (429).", ["route"], registry=r
+        self.rate_limited = self._counter(
+            "media_rate_limited", "Requests refused by a rate limit (429).", ["route"]
         )
+        self.requests = self._counter(
+            "media_http_requests",
+            "HTTP requests by route template, method and status.",
+            ["route", "method", "status"],
+        )
+        self.request_seconds = self._histogram(
+            "media_http_request_seconds",
+            "Seconds to answer an HTTP request, by route template and method.",
+            ["route", "method"],
+            CALL_BUCKETS,
+        )
+        # Reported errors may come from any thread: prometheus-client's locked counter.
         self.errors_reported = Counter(
             "media_errors_reported",
             "Unexpected exceptions reported, by where they happened.",
             ["where"],
             registry=r,
         )
-        self.requests = RequestCollector(CALL_BUCKETS)
-        r.register(self.requests)
         self.reconciler = ReconcilerMetrics(r)
         self.circuit = CircuitCollector()
         r.register(self.circuit)
         self.storage = StorageCollector(r, ttl=storage_ttl, clock=clock)
 
+    def _counter(self, name: str, documentation: str, labels: list[str]) -> TallyCounter:
+        counter = TallyCounter(name, documentation, labels)
+        self.registry.register(counter)
+        return counter
+
+    def _histogram(
+        self, name: str, documentation: str, labels: list[str], buckets: tuple[float, ...]
+    ) -> TallyHistogram:
+        histogram = TallyHistogram(name, documentation, labels, buckets)
+        self.registry.register(histogram)
+        return histogram
+
     async def observe_event(self, event: DomainEvent) -> None:
         """Subscriber for the in-process publisher: moves the upload counters and histograms."""
         upload = event.upload
         provider = upload.provider
-        if isinstance(event, UploadRequested):
-            self._child(self.uploads_created, provider).inc()
-        elif isinstance(event, UploadProcessing):
+        # The commonest events first.
+        if isinstance(event, UploadProcessing):
             if upload.uploaded_at is not None:
                 seconds = (upload.uploaded_at - upload.created_at).total_seconds()
-                self._child(self.transfer_seconds, provider).observe(max(0.0, seconds))
+                self.transfer_seconds.observe(max(0.0, seconds), provider)
         elif isinstance(event, UploadReady):
-            self._child(self.uploads_finished, provider, UploadStatus.READY.value).inc()
+            self.uploads_finished.inc(provider, "ready")
             if upload.ready_at is not None:
                 total = (upload.ready_at - upload.created_at).total_seconds()
-                self._child(self.ready_seconds, provider).observe(max(0.0, total))
+                self.ready_seconds.observe(max(0.0, total), provider)
                 # uploaded_at equals ready_at when READY came without a PROCESSING event
                 # (Cloudflare): then the processing time is unknown, not zero.
                 if upload.uploaded_at is not None and upload.uploaded_at < upload.ready_at:
                     processing = (upload.ready_at - upload.uploaded_at).total_seconds()
-                    self._child(self.processing_seconds, provider).observe(processing)
+                    self.processing_seconds.observe(processing, provider)
+        elif isinstance(event, UploadRequested):
+            self.uploads_created.inc(provider)
         elif isinstance(event, UploadFailed):
-            self._child(self.uploads_finished, provider, UploadStatus.FAILED.value).inc()
+            self.uploads_finished.inc(provider, "failed")
             code = upload.failure_code.value if upload.failure_code else "unknown"
-            self._child(self.upload_failures, provider, code).inc()
+            self.upload_failures.inc(provider, code)
         elif isinstance(event, UploadDeleted):
-            self._child(self.uploads_deleted, provider).inc()
+            self.uploads_deleted.inc(provider)
 
     def provider_observer(self, provider: str) -> Callable[[str, str, float], None]:
         """An ``HttpPolicy.on_attempt`` callback for ``provider``."""
 
         def on_attempt(operation: str, outcome: str, seconds: float) -> None:
-            self._child(self.provider_requests, provider, operation, outcome).inc()
-            self._child(self.provider_seconds, provider, operation).observe(seconds)
+            self.provider_requests.inc(provider, operation, outcome)
+            self.provider_seconds.observe(seconds, provider, operation)
 
         return on_attempt
 
-    def _child(self, metric: Any, *values: str) -> Any:
-        key = (metric, values)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*values)
-        return child
-
     def observe_webhook(self, provider: str, outcome: str) -> None:
         """Count one webhook delivery."""
-        self._child(self.webhooks, provider, outcome).inc()
+        self.webhooks.inc(provider, outcome)
 
     def count_error(self, where: str) -> None:
         """Count one reported unexpected exception."""
@@ -519,9 +544,10 @@ class ServiceMetrics:
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered HTTP request."""
-        self.requests.observe(route, method, status, seconds)
+        self.requests.inc(route, method, status)
+        self.request_seconds.observe(seconds, route, method)
         if status == 429:
-            self._child(self.rate_limited, route).inc()
+            self.rate_limited.inc(route)
 
     def render(self) -> bytes:
         """The exposition text of every metric (call :meth:`StorageCollector.refresh` first)."""

@@ -20,14 +20,19 @@ from entrypoints.http.schemas import (
     upload_json,
 )
 from media_core.errors import InvalidInput, RateLimited, WebhookRejected
+from media_core.model import UploadStatus
 from media_core.ports import RateLimiter
-from media_core.services import RequestUpload
+from media_core.services import RequestUpload, WebhookOutcome
 
 JSON_TYPES = ("application/json", "application/merge-patch+json")
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 WEBHOOK_LIMITER: web.AppKey[RateLimiter] = web.AppKey("webhook_limiter")
 """The per-source-address limiter of the webhook routes; absent means unlimited."""
 MAX_PAGE = 100
+# An enum's .value is two Python calls (a descriptor, then its getter); a dict lookup is none.
+_TEXT: dict[WebhookOutcome | UploadStatus, str] = {
+    member: member.value for enum in (WebhookOutcome, UploadStatus) for member in enum
+}
 _COMPACT = json.JSONEncoder(separators=(",", ":"))  # built once, not per response
 
 
@@ -48,14 +53,17 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise HttpProblem("body-too-large", f"the body is over the limit of {limit} bytes")
+    content = request.content
     parts: list[bytes] = []
     size = 0
-    while chunk := await request.content.readany():
+    # With a declared length the parser delivers exactly that many bytes, so the loop ends
+    # there rather than asking once more for the end of the stream.
+    while size != declared and (chunk := await content.readany()):
         size += len(chunk)
         if size > limit:
             raise HttpProblem("body-too-large", f"the body is over the limit of {limit} bytes")
         parts.append(chunk)
-    return b"".join(parts)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 async def read_json(request: web.Request, limit: int) -> object:
@@ -124,13 +132,14 @@ async def webhook(request: web.Request) -> web.Response:
         if metrics is not None:
             metrics.observe_webhook(verifier.provider, webhook_rejection_outcome(rejected))
         raise
+    outcome_text = _TEXT[outcome]
     if metrics is not None:
-        metrics.observe_webhook(verifier.provider, outcome.value)
+        metrics.observe_webhook(verifier.provider, outcome_text)
     return json_response(
         {
-            "outcome": outcome.value,
+            "outcome": outcome_text,
             "id": upload.id if upload else None,
-            "status": upload.status.value if upload else None,
+            "status": _TEXT[upload.status] if upload else None,
         }
     )
 
