@@ -34,6 +34,7 @@ _KINDS = {
     "ready": ProviderEventKind.READY,
     "failed": ProviderEventKind.FAILED,
 }
+_decode_json = json.JSONDecoder().decode
 _MAX_ID = 200
 _MAX_TEXT = 2000
 
@@ -60,7 +61,8 @@ class NormalizedWebhookVerifier:
             headers, body, now, secrets=self.secrets, tolerance_seconds=self.tolerance_seconds
         )
         try:
-            data = json.loads(body)
+            # UTF-8 only, as RFC 8259 requires between systems (json.loads would guess).
+            data = _decode_json(body.decode())
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise MalformedWebhook("the body is not JSON") from exc
         if not isinstance(data, dict):

@@ -542,13 +542,6 @@ class ServiceMetrics:
         """Count one reported unexpected exception."""
         self.errors_reported.labels(where).inc()
 
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one answered HTTP request."""
-        self.requests.inc(route, method, status)
-        self.request_seconds.observe(seconds, route, method)
-        if status == 429:
-            self.rate_limited.inc(route)
-
     def render(self) -> bytes:
         """The exposition text of every metric (call :meth:`StorageCollector.refresh` first)."""
         return generate_latest(self.registry)
@@ -635,6 +628,9 @@ def observed(handler: Handler, *, route: str, metrics: ServiceMetrics | None) ->
     middleware, and the two cost 6 % of the cheapest route's CPU (measured on the floor).
     """
 
+    if metrics is not None:  # the request tallies, looked up once per route
+        count, measure = metrics.requests.inc, metrics.request_seconds.observe
+
     async def observe(request: web.Request) -> web.StreamResponse:
         request_id = incoming_request_id(request.headers.get(REQUEST_ID_HEADER))
         context_token = REQUEST_ID.set(request_id)
@@ -661,7 +657,11 @@ def observed(handler: Handler, *, route: str, metrics: ServiceMetrics | None) ->
         finally:
             seconds = time.perf_counter() - started
             if metrics is not None:
-                metrics.observe_request(route, request.method, status, seconds)
+                method = request.method
+                count(route, method, status)
+                measure(seconds, route, method)
+                if status == 429:
+                    metrics.rate_limited.inc(route)
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "%s %s %s",

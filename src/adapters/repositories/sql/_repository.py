@@ -116,10 +116,17 @@ class translate_errors:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if isinstance(error, Exception) and is_unavailable(error):
-            raise RepositoryUnavailable(
-                f"the database is unavailable ({self._action}): {_reason(error)}"
-            ) from error
+        if isinstance(error, Exception):
+            raise_if_unavailable(error, self._action)
+
+
+def raise_if_unavailable(error: Exception, action: str) -> None:
+    """What :class:`translate_errors` does, for an ``except`` clause: on the hottest paths a
+    ``try`` costs nothing until something fails, a context manager three calls every time."""
+    if is_unavailable(error):
+        raise RepositoryUnavailable(
+            f"the database is unavailable ({action}): {_reason(error)}"
+        ) from error
 
 
 def _reason(error: BaseException) -> str:
@@ -371,17 +378,19 @@ class SqlAlchemyMediaRepository:
         upload_id = event.upload_id
         if upload_id is not None:
             written: EventWrite | None = None
-            with translate_errors("write_event"):
+            try:
                 if self._sqlite_file is not None:
                     received = (delivery.provider, delivery.delivery_id, _sqlite_time(received_at))
-                    try:
-                        written = await self._sqlite_write().run(
-                            lambda conn: _sqlite_write_event(conn, upload_id, decide, received)
-                        )
-                    except VersionConflict:
-                        return EventWrite(EventWriteOutcome.CONFLICT, None, None)
+                    written = await (self._sqlite_writer or self._sqlite_write()).run(
+                        lambda conn: _sqlite_write_event(conn, upload_id, decide, received)
+                    )
                 elif self._dialect == "postgresql":
                     written = await self._pg_write_event(upload_id, decide, delivery, received_at)
+            except VersionConflict:
+                return EventWrite(EventWriteOutcome.CONFLICT, None, None)
+            except Exception as exc:
+                raise_if_unavailable(exc, "write_event")
+                raise
             if written is not None:
                 return written
         return await write_event_in_steps(self, event, decide, delivery, received_at)
@@ -670,8 +679,12 @@ class SqlAlchemyMediaRepository:
     async def _one(self, query: sa.Select[Any], key: str, action: str) -> MediaUpload | None:
         if self._sqlite_file is not None:
             sql = _SQLITE_BY_ID if query is _SELECT_BY_ID else _SQLITE_BY_PLAYBACK_ID
-            with translate_errors(action):
-                row = self._sqlite_read_connection().execute(sql, (key,)).fetchone()
+            try:
+                connection = self._sqlite_reader or self._sqlite_read_connection()
+                row = connection.execute(sql, (key,)).fetchone()
+            except Exception as exc:
+                raise_if_unavailable(exc, action)
+                raise
             return _from_sqlite_row(row) if row is not None else None
         if self._dialect == "postgresql":
             sql = _PG_BY_ID if query is _SELECT_BY_ID else _PG_BY_PLAYBACK_ID
@@ -830,10 +843,11 @@ class _SqliteWriter:
         self._path = path
         self._connection: sqlite3.Connection | None = None
 
-    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``job`` with the writer's connection, in one transaction, off the event loop."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._transaction, job)
+    def run(self, job: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Run ``job`` with the writer's connection, in one transaction, off the event loop;
+        await the result. (A plain function: a coroutine here would be one more frame for
+        every resumption on the way back.)"""
+        return asyncio.get_running_loop().run_in_executor(self._executor, self._transaction, job)
 
     def _transaction(self, job: Callable[[sqlite3.Connection], T]) -> T:
         if self._connection is None:
@@ -900,8 +914,14 @@ def _sqlite_next_values(upload: MediaUpload, found: MediaUpload, row: tuple[Any,
         values[_UPDATE_METADATA] = _COMPACT_JSON.encode(values[_UPDATE_METADATA])
     for index, name, column in _TIME_SLOTS:
         value = values[index]
-        if value is not None:
-            values[index] = row[column] if value is getattr(found, name) else _sqlite_time(value)
+        if value is None:
+            continue
+        if value is getattr(found, name):
+            values[index] = row[column]
+        else:  # _sqlite_time, written out: this runs for every changed time of every webhook
+            if value.tzinfo is not UTC:
+                value = value.astimezone(UTC)
+            values[index] = value.isoformat(" ", "microseconds")[:-6]
     return values
 
 
@@ -992,7 +1012,7 @@ def _sqlite_file(engine: AsyncEngine) -> str | None:
 
 def _from_sqlite_row(row: tuple[Any, ...]) -> MediaUpload:
     values = list(row)
-    values[_METADATA] = json.loads(values[_METADATA])
+    values[_METADATA] = _decode_json(values[_METADATA])
     for index in _TIMESTAMP_INDEXES:
         text = values[index]
         if text is not None:  # stored by UtcDateTime as naive UTC text
@@ -1052,7 +1072,7 @@ def _pg_values(upload: MediaUpload) -> list[Any]:
 def _from_record(record: Any) -> MediaUpload:
     values = list(record.values())
     if isinstance(values[_METADATA], str):
-        values[_METADATA] = json.loads(values[_METADATA])
+        values[_METADATA] = _decode_json(values[_METADATA])
     return _from_columns(values)
 
 
@@ -1152,3 +1172,4 @@ _TIME_SLOTS = tuple(
 )
 """Per timestamp: its index among the update's values, its attribute, its index in a row."""
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_decode_json = json.JSONDecoder().decode  # json.loads less its wrapper (the text is a str)
