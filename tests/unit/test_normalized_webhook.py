@@ -178,6 +178,27 @@ def test_signed_body_that_is_not_a_json_object_is_malformed(raw: bytes) -> None:
         deliver(None, raw=raw)
 
 
+def test_bodies_are_utf8_and_nothing_else() -> None:
+    """UTF-8 text (non-ASCII too) parses; the same object in UTF-16, or UTF-8 behind a byte-order
+    mark, is malformed (RFC 8259: JSON between systems is UTF-8), however well signed."""
+    text = json.dumps({**READY, "thumbnailUrl": "https://img.example/ü.jpg"}, ensure_ascii=False)
+    delivery = deliver(None, raw=text.encode())
+    assert delivery.event is not None
+    assert delivery.event.thumbnail_url == "https://img.example/ü.jpg"
+    for raw in (text.encode("utf-16"), b"\xef\xbb\xbf" + text.encode()):
+        with pytest.raises(MalformedWebhook):
+            deliver(None, raw=raw)
+
+
+def test_empty_text_fields_count_as_absent() -> None:
+    """An empty id or URL is no reference: an empty event id falls back to the body hash."""
+    body = json.dumps({**READY, "eventId": "", "thumbnailUrl": ""}).encode()
+    delivery = deliver(None, raw=body)
+    assert delivery.event is not None
+    assert delivery.event.delivery_id == hashlib.sha256(body).hexdigest()
+    assert delivery.event.thumbnail_url is None
+
+
 @pytest.mark.parametrize(
     "changes",
     [
