@@ -496,11 +496,12 @@ class MediaService:
         self, verifier: WebhookVerifier, headers: Mapping[str, str], body: bytes
     ) -> tuple[WebhookOutcome, MediaUpload | None]:
         """Verify a raw webhook delivery and apply its event; see :meth:`apply_provider_event`."""
-        delivery = verifier.verify(headers, body, self.clock.now())
+        now = self.clock.now()
+        delivery = verifier.verify(headers, body, now)
         if delivery.event is None:
             outcome, upload = WebhookOutcome.IGNORED, None
         else:
-            outcome, upload = await self.apply_provider_event(delivery.event)
+            outcome, upload = await self._apply_provider_event(delivery.event, now)
         if log.isEnabledFor(logging.INFO):
             log.info(
                 "webhook %s",
@@ -524,9 +525,16 @@ class MediaService:
         before?" read: applying an event twice changes nothing, so a duplicate ends as
         DUPLICATE in that write.
         """
+        return await self._apply_provider_event(event, self.clock.now())
+
+    async def _apply_provider_event(
+        self, event: ProviderEvent, now: datetime
+    ) -> tuple[WebhookOutcome, MediaUpload | None]:
+        """:meth:`apply_provider_event`, the first attempt at ``now`` (a retry reads the clock)."""
         key = DeliveryKey(provider=event.provider, delivery_id=event.delivery_id)
-        for _ in range(self.max_update_attempts):
-            now = self.clock.now()
+        for attempt in range(self.max_update_attempts):
+            if attempt:
+                now = self.clock.now()
 
             def decide(upload: MediaUpload, now: datetime = now) -> Transition | None:
                 if upload.provider != event.provider:

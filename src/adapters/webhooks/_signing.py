@@ -77,7 +77,9 @@ class SignatureScheme:
         Returns the signed timestamp. Raises ``InvalidSignature`` (missing, malformed, no match)
         or ``StaleWebhook`` (authentic, but older or newer than the tolerance allows).
         """
-        value = _header(headers, self.header)
+        value = headers.get(self.header)
+        if value is None:  # a plain mapping, or another spelling: look for it case-blind
+            value = _header(headers, self.header)
         if value is None:
             raise InvalidSignature(f"the {self.header} header is missing")
         timestamp, candidates = self.parse(value)

@@ -118,6 +118,7 @@ async def _resilience(app: web.Application) -> AsyncIterator[None]:
     """The webhook routes' rate limiter, and the reconciler's loop when it is switched on."""
     container: Container = app[CONTAINER]
     app[routes.WEBHOOK_LIMITER] = await resolve(container.webhook_rate_limiter)
+    routes.bind_webhook_endpoint(app)
     interval = container.settings().reconcile_interval_seconds
     if interval <= 0:
         yield

@@ -77,6 +77,7 @@ from media_core.events import (
     UploadDeleted,
     UploadFailed,
     UploadProcessing,
+    UploadProgressed,
     UploadReady,
     UploadRequested,
 )
@@ -501,7 +502,9 @@ class ServiceMetrics:
         """Subscriber for the in-process publisher: moves the upload counters and histograms."""
         upload = event.upload
         provider = upload.provider
-        # The commonest events first.
+        # The commonest events first; progress moves no upload counter.
+        if isinstance(event, UploadProgressed):
+            return
         if isinstance(event, UploadProcessing):
             if upload.uploaded_at is not None:
                 seconds = (upload.uploaded_at - upload.created_at).total_seconds()

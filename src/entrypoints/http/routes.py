@@ -7,9 +7,10 @@ import math
 from typing import Any
 
 from aiohttp import web
+from attrs import frozen
 
 from entrypoints.http.keys import AUTHENTICATOR, LIMITS, SERVICE, VERIFIERS
-from entrypoints.http.metrics import METRICS, webhook_rejection_outcome
+from entrypoints.http.metrics import METRICS, ServiceMetrics, webhook_rejection_outcome
 from entrypoints.http.problems import HttpProblem
 from entrypoints.http.schemas import (
     CreateUploadBody,
@@ -21,8 +22,8 @@ from entrypoints.http.schemas import (
 )
 from media_core.errors import InvalidInput, RateLimited, WebhookRejected
 from media_core.model import UploadStatus
-from media_core.ports import RateLimiter
-from media_core.services import RequestUpload, WebhookOutcome
+from media_core.ports import RateLimiter, WebhookVerifier
+from media_core.services import MediaService, RequestUpload, WebhookOutcome
 
 JSON_TYPES = ("application/json", "application/merge-patch+json")
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
@@ -106,10 +107,36 @@ async def create_upload(request: web.Request) -> web.Response:
     return json_response(created_json(slot.upload, slot.ticket), status=201, headers=headers)
 
 
+@frozen
+class WebhookEndpoint:
+    """What the webhook route uses, gathered once at startup (:func:`bind_webhook_endpoint`):
+    one lookup per delivery instead of one per dependency."""
+
+    service: MediaService
+    verifiers: dict[str, WebhookVerifier]
+    limiter: RateLimiter | None
+    max_body_bytes: int
+    metrics: ServiceMetrics | None
+
+
+WEBHOOK_ENDPOINT = web.AppKey("webhook_endpoint", WebhookEndpoint)
+
+
+def bind_webhook_endpoint(app: web.Application) -> None:
+    """Gather :class:`WebhookEndpoint` from ``app`` (after its resources have started)."""
+    app[WEBHOOK_ENDPOINT] = WebhookEndpoint(
+        service=app[SERVICE],
+        verifiers=app[VERIFIERS],
+        limiter=app.get(WEBHOOK_LIMITER),
+        max_body_bytes=app[LIMITS].max_webhook_body_bytes,
+        metrics=app.get(METRICS),
+    )
+
+
 async def webhook(request: web.Request) -> web.Response:
     """``POST /api/v1/media/webhook/{name}``: verify on the raw body, apply, then answer 2xx."""
-    app = request.app
-    limiter = app.get(WEBHOOK_LIMITER)
+    endpoint = request.app[WEBHOOK_ENDPOINT]
+    limiter = endpoint.limiter
     if limiter is not None:
         # Per source address; behind a proxy that is the proxy, so keep the limit generous.
         rate = await limiter.acquire(f"webhook:{request.remote or 'unknown'}")
@@ -121,13 +148,13 @@ async def webhook(request: web.Request) -> web.Response:
                 remaining=rate.remaining,
                 reset_after=rate.reset_after,
             )
-    verifier = app[VERIFIERS].get(request.match_info["name"])
+    verifier = endpoint.verifiers.get(request.match_info["name"])
     if verifier is None:
         raise HttpProblem("not-found", "no webhook route by that name is configured")
-    body = await read_body(request, app[LIMITS].max_webhook_body_bytes)
-    metrics = app.get(METRICS)
+    body = await read_body(request, endpoint.max_body_bytes)
+    metrics = endpoint.metrics
     try:
-        outcome, upload = await app[SERVICE].receive_webhook(verifier, request.headers, body)
+        outcome, upload = await endpoint.service.receive_webhook(verifier, request.headers, body)
     except WebhookRejected as rejected:
         if metrics is not None:
             metrics.observe_webhook(verifier.provider, webhook_rejection_outcome(rejected))

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 import asyncpg
 import attrs
@@ -57,6 +57,7 @@ from media_core.ports import (
 )
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 # SQLSTATE classes that mean "the database is not there for us right now": connection exception,
 # insufficient resources, operator intervention (shutdown, terminated backend, statement timeout),
@@ -382,7 +383,7 @@ class SqlAlchemyMediaRepository:
                 if self._sqlite_file is not None:
                     received = (delivery.provider, delivery.delivery_id, _sqlite_time(received_at))
                     written = await (self._sqlite_writer or self._sqlite_write()).run(
-                        lambda conn: _sqlite_write_event(conn, upload_id, decide, received)
+                        _sqlite_write_event, upload_id, decide, received
                     )
                 elif self._dialect == "postgresql":
                     written = await self._pg_write_event(upload_id, decide, delivery, received_at)
@@ -843,13 +844,15 @@ class _SqliteWriter:
         self._path = path
         self._connection: sqlite3.Connection | None = None
 
-    def run(self, job: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        """Run ``job`` with the writer's connection, in one transaction, off the event loop;
-        await the result. (A plain function: a coroutine here would be one more frame for
-        every resumption on the way back.)"""
-        return asyncio.get_running_loop().run_in_executor(self._executor, self._transaction, job)
+    def run(self, job: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> asyncio.Future[T]:
+        """Run ``job(connection, *args)`` with the writer's connection, in one transaction, off
+        the event loop; await the result. (A plain function: a coroutine here would be one more
+        frame for every resumption on the way back.)"""
+        return asyncio.get_running_loop().run_in_executor(
+            self._executor, self._transaction, job, *args
+        )
 
-    def _transaction(self, job: Callable[[sqlite3.Connection], T]) -> T:
+    def _transaction(self, job: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> T:
         if self._connection is None:
             connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             for pragma in _SQLITE_WRITER_PRAGMAS:
@@ -857,7 +860,7 @@ class _SqliteWriter:
             self._connection = connection
         self._connection.execute("BEGIN IMMEDIATE")
         try:
-            result = job(self._connection)
+            result = job(self._connection, *args)
         except BaseException:
             self._connection.execute("ROLLBACK")
             raise
