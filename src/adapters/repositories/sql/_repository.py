@@ -919,12 +919,7 @@ def _sqlite_next_values(upload: MediaUpload, found: MediaUpload, row: tuple[Any,
         value = values[index]
         if value is None:
             continue
-        if value is getattr(found, name):
-            values[index] = row[column]
-        else:  # _sqlite_time, written out: this runs for every changed time of every webhook
-            if value.tzinfo is not UTC:
-                value = value.astimezone(UTC)
-            values[index] = value.isoformat(" ", "microseconds")[:-6]
+        values[index] = row[column] if value is getattr(found, name) else _sqlite_time(value)
     return values
 
 
