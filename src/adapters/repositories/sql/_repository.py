@@ -689,9 +689,12 @@ class SqlAlchemyMediaRepository:
             return _from_sqlite_row(row) if row is not None else None
         if self._dialect == "postgresql":
             sql = _PG_BY_ID if query is _SELECT_BY_ID else _PG_BY_PLAYBACK_ID
-            with translate_errors(action):
+            try:
                 async with self._pg() as driver:
                     record = await driver.fetchrow(sql, key)
+            except Exception as exc:
+                raise_if_unavailable(exc, action)
+                raise
             return _from_record(record) if record is not None else None
         with translate_errors(action):
             async with self._reader.connect() as conn:
