@@ -900,29 +900,23 @@ def _sqlite_time(value: datetime) -> str:
     return value.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
 
 
-def _sqlite_values(upload: MediaUpload) -> list[Any]:
-    """:func:`_pg_values` with the times as text, as SQLite keeps them."""
-    values = _pg_values(upload)
-    for index in _UPDATE_TIME_INDEXES:
-        value = values[index]
-        if value is not None:
-            values[index] = _sqlite_time(value)
-    return values
+def _sqlite_values(
+    upload: MediaUpload, stored: tuple[MediaUpload, tuple[Any, ...]] | None = None
+) -> list[Any]:
+    """:func:`_pg_values` with the times as text, as SQLite keeps them.
 
-
-def _sqlite_next_values(upload: MediaUpload, found: MediaUpload, row: tuple[Any, ...]) -> list[Any]:
-    """:func:`_sqlite_values` of ``upload``, a change of ``found`` (read as ``row``): what the
-    change left alone (the metadata, most times) keeps its stored text instead of being
-    encoded again."""
-    kept = row[_METADATA] if upload.metadata is found.metadata else None
-    values = _column_values(upload, kept)
-    if kept is None:
-        values[_UPDATE_METADATA] = _COMPACT_JSON.encode(values[_UPDATE_METADATA])
+    With ``stored``, the upload ``upload`` changes and its row as read: what the change left
+    alone (the metadata, most times) keeps its stored text instead of being encoded again.
+    """
+    found, row = stored if stored is not None else (None, ())
+    same_metadata = found is not None and upload.metadata is found.metadata
+    values = _pg_values(upload, row[_METADATA] if same_metadata else None)
     for index, name, column in _TIME_SLOTS:
         value = values[index]
         if value is None:
             continue
-        values[index] = row[column] if value is getattr(found, name) else _sqlite_time(value)
+        kept = found is not None and value is getattr(found, name)
+        values[index] = row[column] if kept else _sqlite_time(value)
     return values
 
 
@@ -966,7 +960,7 @@ def _sqlite_write_event(
         fresh = conn.execute(_SQLITE_RECORD_DELIVERY, received).rowcount == 1
         outcome = EventWriteOutcome.UNCHANGED if fresh else EventWriteOutcome.DUPLICATE
         return EventWrite(outcome, found, transition)
-    values = [*_sqlite_next_values(transition.upload, found, row), found.id, found.version]
+    values = [*_sqlite_values(transition.upload, (found, row)), found.id, found.version]
     try:
         # Any other error raises out of the job, so the writer rolls the delivery back too.
         _sqlite_update(conn, values, received)
@@ -1062,9 +1056,12 @@ def _column_values(upload: MediaUpload, metadata: Any = None) -> list[Any]:
     ]
 
 
-def _pg_values(upload: MediaUpload) -> list[Any]:
+def _pg_values(upload: MediaUpload, metadata_text: str | None = None) -> list[Any]:
     """:func:`_column_values` as the asyncpg fast path sends them: the connections give jsonb a
-    text codec (as SQLAlchemy's dialect does), so ``metadata`` goes as JSON text."""
+    text codec (as SQLAlchemy's dialect does), so ``metadata`` goes as JSON text (encoded here,
+    or ``metadata_text`` as stored)."""
+    if metadata_text is not None:
+        return _column_values(upload, metadata_text)
     values = _column_values(upload)
     values[_UPDATE_METADATA] = _COMPACT_JSON.encode(values[_UPDATE_METADATA])
     return values
@@ -1166,7 +1163,6 @@ _MODEL_COLUMNS = _COLUMN_NAMES[: _COLUMN_NAMES.index("version") + 1]
 _MODEL_WIDTH = len(_MODEL_COLUMNS)
 _METADATA = _COLUMN_NAMES.index("metadata")
 _TIMESTAMP_INDEXES = tuple(_COLUMN_NAMES.index(name) for name in TIMESTAMPS)
-_UPDATE_TIME_INDEXES = tuple(_PG_UPDATE_COLUMNS.index(name) for name in TIMESTAMPS)
 _UPDATE_METADATA = _PG_UPDATE_COLUMNS.index("metadata")
 _TIME_SLOTS = tuple(
     (_PG_UPDATE_COLUMNS.index(name), name, _COLUMN_NAMES.index(name)) for name in TIMESTAMPS
