@@ -194,19 +194,30 @@ class StorageCollector(Collector):
         return ()
 
 
-class TallyCounter(Collector):
-    """A labelled counter tallied in a plain dict, exposed like prometheus-client's ``Counter``.
+class _Tally(Collector):
+    """A labelled metric tallied in plain Python containers, exposed like prometheus-client's.
 
     prometheus-client's metrics take a lock on every ``inc`` and ``observe`` and go through
     several calls to get there; the request path moves a few of them on every request. Requests
     and domain events are handled on the event loop's one thread, so these add to plain numbers
-    and the family is built when scraped. Call :meth:`inc` from that thread only.
+    and the family is built when scraped. Move them from that thread only.
     """
 
     def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
         self._name = name
         self._documentation = documentation
         self._labels = list(labels)
+
+    def describe(self) -> Iterable[Metric]:
+        """Nothing up front: the label sets come with the observations."""
+        return ()
+
+
+class TallyCounter(_Tally):
+    """A labelled counter, exposed like prometheus-client's ``Counter`` (see :class:`_Tally`)."""
+
+    def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
+        super().__init__(name, documentation, labels)
         self._counts: dict[tuple[Any, ...], int] = {}
 
     def inc(self, *values: Any) -> None:
@@ -221,21 +232,15 @@ class TallyCounter(Collector):
             family.add_metric([str(value) for value in values], count)
         yield family
 
-    def describe(self) -> Iterable[Metric]:
-        """Nothing up front: the label sets come with the observations."""
-        return ()
 
-
-class TallyHistogram(Collector):
-    """A labelled histogram tallied in plain lists, exposed like prometheus-client's
-    ``Histogram``; see :class:`TallyCounter`. Call :meth:`observe` from the loop's thread."""
+class TallyHistogram(_Tally):
+    """A labelled histogram, exposed like prometheus-client's ``Histogram`` (see
+    :class:`_Tally`)."""
 
     def __init__(
         self, name: str, documentation: str, labels: Sequence[str], buckets: tuple[float, ...]
     ) -> None:
-        self._name = name
-        self._documentation = documentation
-        self._labels = list(labels)
+        super().__init__(name, documentation, labels)
         self._buckets = buckets
         self._bounds = [*(repr(float(bound)) for bound in buckets), "+Inf"]
         # Per label values: a count per bucket (then +Inf), and the sum last.
@@ -261,10 +266,6 @@ class TallyHistogram(Collector):
                 histogram[-1],
             )
         yield family
-
-    def describe(self) -> Iterable[Metric]:
-        """Nothing up front: the label sets come with the observations."""
-        return ()
 
 
 class ReconcileReportLike(Protocol):
