@@ -42,18 +42,6 @@ def thread_times(pid: int) -> dict[str, float]:
     return times
 
 
-def drive(route: str, port: int, url: str, ids: Path, conns: int, seconds: int, tag: str) -> Any:
-    """One wrk run of ``route`` against ``port``."""
-    if route == "webhook":
-        count = 30_000 if url.startswith("sqlite") else 60_000
-        deliveries = ids.parent / f"deliveries-{tag}.txt"
-        run.signed_deliveries(run.seed(url, count, prefix=f"ab{tag}x"), deliveries)
-        return run.wrk(port, "webhook.lua", conns, seconds, str(deliveries))
-    if route == "status":
-        return run.wrk(port, "status.lua", conns, seconds, str(ids), run.token())
-    return run.wrk(port, "create.lua", conns, seconds, run.token())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("db", choices=["sqlite", "postgresql"])
@@ -86,14 +74,15 @@ def main() -> None:
             for spec in args.servers[shift:] + args.servers[:shift]:
                 server, url, ids = running[spec]
                 before = thread_times(server.pid)
-                raw = drive(
+                raw = run.drive(
                     args.route,
                     server.port,
                     url,
                     ids,
                     args.connections,
                     args.seconds,
-                    f"{args.servers.index(spec)}r{round_}",
+                    prefix=f"ab{args.servers.index(spec)}r{round_}x",
+                    bearer=run.token(),
                 )
                 after = thread_times(server.pid)
                 requests = raw["rps"] * args.seconds

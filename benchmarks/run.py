@@ -337,6 +337,29 @@ def signed_deliveries(ids: list[str], path: Path) -> None:
                 handle.write(f"t={now},v1={signature}\t{raw}\n")
 
 
+def drive(
+    route: str,
+    port: int,
+    url: str,
+    ids_file: Path,
+    connections: int,
+    seconds: int,
+    *,
+    prefix: str,
+    bearer: str,
+) -> dict[str, Any]:
+    """One wrk run of ``route``: webhooks over fresh uploads seeded under ``prefix`` (two signed
+    deliveries each), status reads of the ids in ``ids_file``, or creates."""
+    if route == "webhook":
+        count = 30_000 if url.startswith("sqlite") else 60_000
+        deliveries = ids_file.parent / f"deliveries-{prefix}.txt"
+        signed_deliveries(seed(url, count, prefix=prefix), deliveries)
+        return wrk(port, "webhook.lua", connections, seconds, str(deliveries))
+    if route == "status":
+        return wrk(port, "status.lua", connections, seconds, str(ids_file), bearer)
+    return wrk(port, "create.lua", connections, seconds, bearer)
+
+
 def measure(
     apps: list[str],
     db: str,
@@ -365,17 +388,16 @@ def measure(
         for route in routes:
             for conns in connections:
                 for app in apps:
-                    port, url = ports[app], urls[app]
-                    if route == "webhook":
-                        count = 60_000 if db == "postgresql" else 30_000
-                        ids = seed(url, count, prefix=f"wh{app[:2]}{conns}x")
-                        deliveries = workdir / "deliveries.txt"
-                        signed_deliveries(ids, deliveries)
-                        raw = wrk(port, "webhook.lua", conns, seconds, str(deliveries))
-                    elif route == "status":
-                        raw = wrk(port, "status.lua", conns, seconds, str(ids_files[app]), bearer)
-                    else:
-                        raw = wrk(port, "create.lua", conns, seconds, bearer)
+                    raw = drive(
+                        route,
+                        ports[app],
+                        urls[app],
+                        ids_files[app],
+                        conns,
+                        seconds,
+                        prefix=f"wh{app[:2]}{conns}x",
+                        bearer=bearer,
+                    )
                     results.append(
                         Result(
                             app,
