@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import platform
@@ -372,7 +373,9 @@ def measure(
     """Every route at every concurrency, the apps one right after the other each time.
 
     Both servers run for the whole measurement (an idle one costs nothing), so the machine's
-    drift from minute to minute touches both sides of each ratio alike.
+    drift from minute to minute touches both sides of each ratio alike. The order of the apps
+    rotates from one row to the next: the server driven right after another one is measurably
+    slower on a shared VM (``ab.py``), and a fixed order would always charge that to the same one.
     """
     results: list[Result] = []
     bearer = token()
@@ -385,33 +388,33 @@ def measure(
         ports = {app: stack.enter_context(server(app, urls[app], workdir)).port for app in apps}
         for app in apps:
             wrk(ports[app], "status.lua", 8, 2, str(ids_files[app]), bearer)  # warm up
-        for route in routes:
-            for conns in connections:
-                for app in apps:
-                    raw = drive(
+        for row, (route, conns) in enumerate(itertools.product(routes, connections)):
+            shift = row % len(apps)
+            for app in apps[shift:] + apps[:shift]:
+                raw = drive(
+                    route,
+                    ports[app],
+                    urls[app],
+                    ids_files[app],
+                    conns,
+                    seconds,
+                    prefix=f"wh{app[:2]}{conns}x",
+                    bearer=bearer,
+                )
+                results.append(
+                    Result(
+                        app,
+                        db,
                         route,
-                        ports[app],
-                        urls[app],
-                        ids_files[app],
                         conns,
-                        seconds,
-                        prefix=f"wh{app[:2]}{conns}x",
-                        bearer=bearer,
+                        raw["rps"],
+                        raw["p50_ms"],
+                        raw["p99_ms"],
+                        raw["non_2xx"],
+                        raw["socket_errors"],
                     )
-                    results.append(
-                        Result(
-                            app,
-                            db,
-                            route,
-                            conns,
-                            raw["rps"],
-                            raw["p50_ms"],
-                            raw["p99_ms"],
-                            raw["non_2xx"],
-                            raw["socket_errors"],
-                        )
-                    )
-                    print(f"  {app:8} {db:10} {route:8} c={conns:<3} {_line(raw)}", flush=True)
+                )
+                print(f"  {app:8} {db:10} {route:8} c={conns:<3} {_line(raw)}", flush=True)
     return results
 
 
@@ -589,8 +592,9 @@ def _header(seconds: int) -> list[str]:
         f"{seconds} s per run; everything on 127.0.0.1. PostgreSQL is not pinned (it shares both "
         "cores, as it would beside a real server; pinning it next to wrk made the floor wait "
         "for that core). Each figure is one run, and for each row the floor and the service run "
-        "one right after the other: on this virtual machine the same run moves by ±20 % from "
-        "minute to minute, which the ratio mostly cancels.",
+        "one right after the other, the order swapped from one row to the next (the one driven "
+        "second is measurably slower here): on this virtual machine the same run moves by "
+        "±20 % from minute to minute, which the ratio mostly cancels.",
         "",
         f"Versions: {versions()}.",
         "",
