@@ -80,7 +80,8 @@ class NormalizedWebhookVerifier:
             raise MalformedWebhook("status must be one of processing, ready, failed")
         failure_code = None
         if kind is ProviderEventKind.FAILED:
-            code = _text(data, "failureCode", _MAX_ID) or FailureCode.PROVIDER_ERROR.value
+            code = _texts(data, _FAILURE_CODE_LIMIT).get("failureCode")
+            code = code or FailureCode.PROVIDER_ERROR.value
             try:
                 failure_code = FailureCode(code)
             except ValueError as exc:
@@ -120,14 +121,16 @@ _TEXT_LIMITS = {
     "failureReason": _MAX_TEXT,
 }
 """The body's text fields and their longest allowed length."""
+_FAILURE_CODE_LIMIT = {"failureCode": _MAX_ID}
+"""Checked only when the status is failed; other events ignore the field."""
 
 
-def _texts(data: Mapping[str, Any]) -> dict[str, str]:
-    """The body's non-empty text fields, checked against :data:`_TEXT_LIMITS` (one pass over
-    what the body holds, rather than a lookup per field it may hold)."""
+def _texts(data: Mapping[str, Any], limits: Mapping[str, int] = _TEXT_LIMITS) -> dict[str, str]:
+    """The body's non-empty text fields among ``limits``, each checked against its limit (one
+    pass over what the body holds, rather than a lookup per field it may hold)."""
     texts: dict[str, str] = {}
     for key, value in data.items():
-        limit = _TEXT_LIMITS.get(key)
+        limit = limits.get(key)
         if limit is None or value is None:
             continue
         if not isinstance(value, str) or len(value) > limit:
@@ -135,15 +138,6 @@ def _texts(data: Mapping[str, Any]) -> dict[str, str]:
         if value:
             texts[key] = value
     return texts
-
-
-def _text(data: Mapping[str, Any], key: str, limit: int) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise MalformedWebhook(f"{key} must be a string of at most {limit} characters")
-    return value or None
 
 
 def _progress(data: Mapping[str, Any]) -> int | None:
