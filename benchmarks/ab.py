@@ -70,8 +70,7 @@ def main() -> None:
             run.wrk(server.port, "status.lua", 8, 2, str(ids), run.token())  # warm up
             running[spec] = (server, url, ids)
         for round_ in range(args.rounds):
-            shift = round_ % len(args.servers)
-            for spec in args.servers[shift:] + args.servers[:shift]:
+            for spec in run.rotated(args.servers, round_):
                 server, url, ids = running[spec]
                 before = thread_times(server.pid)
                 raw = run.drive(

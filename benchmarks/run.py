@@ -361,6 +361,13 @@ def drive(
     return wrk(port, "create.lua", connections, seconds, bearer)
 
 
+def rotated(items: list[str], turn: int) -> list[str]:
+    """``items`` starting at position ``turn`` (modulo their number), wrapping around: who goes
+    first changes every turn, because the server driven right after another is slower."""
+    shift = turn % len(items)
+    return items[shift:] + items[:shift]
+
+
 def measure(
     apps: list[str],
     db: str,
@@ -389,8 +396,7 @@ def measure(
         for app in apps:
             wrk(ports[app], "status.lua", 8, 2, str(ids_files[app]), bearer)  # warm up
         for row, (route, conns) in enumerate(itertools.product(routes, connections)):
-            shift = row % len(apps)
-            for app in apps[shift:] + apps[:shift]:
+            for app in rotated(apps, row):
                 raw = drive(
                     route,
                     ports[app],
