@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import json
 import logging
 import sys
@@ -19,6 +18,7 @@ from entrypoints.container import (
     jwt_secret_for,
     local_secrets,
     resolve,
+    running,
     webhook_secrets_for,
 )
 from entrypoints.http.app import create_app
@@ -104,18 +104,9 @@ def reconcile(_: argparse.Namespace) -> None:
 
 
 async def _reconcile_once(settings: Settings) -> ReconcileReport:
-    container = build_container(settings)
-    await _maybe_await(container.init_resources())
-    try:
+    async with running(build_container(settings)) as container:
         reconciler: Reconciler = await resolve(container.reconciler)
         return await reconciler.run_once()
-    finally:
-        await _maybe_await(container.shutdown_resources())
-
-
-async def _maybe_await(value: object) -> None:
-    if inspect.isawaitable(value):
-        await value
 
 
 def secrets_to_redact(settings: Settings) -> tuple[str, ...]:
@@ -147,12 +138,8 @@ def stats(args: argparse.Namespace) -> None:
 
 
 async def _gather(settings: Settings, recent: int) -> StatsReport:
-    container = build_container(settings)
-    await _maybe_await(container.init_resources())
-    try:
+    async with running(build_container(settings)) as container:
         return await gather_stats(await resolve(container.repository), recent=recent)
-    finally:
-        await _maybe_await(container.shutdown_resources())
 
 
 def token(args: argparse.Namespace) -> None:

@@ -7,6 +7,8 @@ Only this module (with the CLI and the app factory that receive the container) i
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 import logging
 import os
@@ -500,3 +502,19 @@ async def resolve(provider: Any) -> Any:
     if hasattr(value, "__await__"):
         value = await value
     return value
+
+
+@contextlib.asynccontextmanager
+async def running(container: Container) -> AsyncIterator[Container]:
+    """Start the container's resources (engines, clients) and shut them down on exit."""
+    await _maybe_await(container.init_resources())
+    try:
+        yield container
+    finally:
+        await _maybe_await(container.shutdown_resources())
+
+
+async def _maybe_await(value: object) -> None:
+    # dependency-injector returns an awaitable only when some resource is async.
+    if inspect.isawaitable(value):
+        await value

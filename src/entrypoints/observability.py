@@ -38,7 +38,6 @@ REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 """The id of the request being handled, or None outside a request."""
 
 REDACTED = "[REDACTED]"
-LOG_FORMATS = ("json", "text", "auto")
 
 _PATTERNS = (
     # Authorization / Proxy-Authorization headers, in "Name: value", "'name': 'value'" or JSON.

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.webhooks import SignatureScheme, hmac_sha256_hex
-from adapters.webhooks._signing import MAX_HEADER_LENGTH
+from adapters.webhooks.signing import MAX_HEADER_LENGTH
 from media_core.errors import InvalidSignature, StaleWebhook
 
 MUX_LIKE = SignatureScheme(header="Mux-Signature", timestamp_key="t", signature_key="v1")

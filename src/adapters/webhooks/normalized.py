@@ -20,7 +20,7 @@ from typing import Any
 from attrs import frozen
 
 from adapters._numbers import finite_float
-from adapters.webhooks._signing import SignatureScheme
+from adapters.webhooks.signing import SignatureScheme
 from media_core.errors import MalformedWebhook
 from media_core.events import ProviderEvent, ProviderEventKind
 from media_core.model import FailureCode

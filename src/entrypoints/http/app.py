@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import random
 import time
@@ -13,7 +12,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from adapters.providers.fake import FakeVideoProvider
-from entrypoints.container import Container, resolve
+from entrypoints.container import Container, resolve, running
 from entrypoints.http import routes
 from entrypoints.http.auth import Authenticator
 from entrypoints.http.fake_routes import add_fake_routes
@@ -73,8 +72,7 @@ def create_app(
     app[READINESS_CHECKS] = {}
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        await _maybe_await(container.init_resources())
-        try:
+        async with running(container):
             app[SERVICE] = await resolve(container.service)
             app[VERIFIERS] = await resolve(container.verifiers)
             app[AUTHENTICATOR] = authenticator or await resolve(container.authenticator)
@@ -89,8 +87,6 @@ def create_app(
             yield
             if isinstance(provider, FakeVideoProvider):
                 await provider.close()
-        finally:
-            await _maybe_await(container.shutdown_resources())
 
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(_resilience)
@@ -147,8 +143,3 @@ async def _reconcile_forever(
             log.exception("reconciler pass failed")
         else:
             metrics.reconciler.record_report(report, seconds=time.perf_counter() - started)
-
-
-async def _maybe_await(value: object) -> None:
-    if inspect.isawaitable(value):
-        await value

@@ -19,7 +19,7 @@ from datetime import datetime
 from attrs import field, frozen
 
 from adapters.providers.cloudflare._video import PROVIDER, BadVideo, parse_video, video_event
-from adapters.webhooks._signing import SignatureScheme
+from adapters.webhooks.signing import SignatureScheme
 from media_core.errors import MalformedWebhook
 from media_core.ports import WebhookDelivery
 

@@ -66,7 +66,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from adapters._numbers import finite_float
 from adapters.providers._http import HttpPolicy
-from adapters.webhooks._signing import SignatureScheme
+from adapters.webhooks.signing import SignatureScheme
 from media_core.errors import Conflict, MalformedWebhook, ProviderUnavailable
 from media_core.events import ProviderEvent, ProviderEventKind
 from media_core.model import FailureCode, MediaUpload, UploadProtocol, Visibility
