@@ -3,9 +3,11 @@
 from adapters.providers.mux._provider import (
     CHUNK_QUANTUM,
     DEFAULT_CHUNK_SIZE,
+    MuxVideoProvider,
+)
+from adapters.providers.mux._webhooks import (
     MUX_SIGNATURE,
     MUX_SIGNATURE_HEADER,
-    MuxVideoProvider,
     MuxWebhookVerifier,
 )
 
