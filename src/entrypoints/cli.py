@@ -76,7 +76,8 @@ def serve(args: argparse.Namespace) -> None:
     configure_logging(settings.log_level, settings.log_format, secrets=secrets_to_redact(settings))
     asyncio.run(_prepare_schema(settings, migrate=False))
     app = create_app(build_container(settings))
-    print(f"media-core: {settings.provider} provider, serving on {settings.base_url}")
+    providers = ", ".join(settings.providers)
+    print(f"media-core: providers {providers} (first is default), serving on {settings.base_url}")
     if settings.provider == "fake" and not (settings.jwt_secret or settings.jwt_public_key):
         token = _dev_token(settings, DEV_USER)
         print(f"media-core: open {settings.base_url}/#token={token} to upload in a browser")
@@ -117,7 +118,7 @@ def secrets_to_redact(settings: Settings) -> tuple[str, ...]:
         settings.sentry_dsn,
         *webhook_secrets_for(settings),
     ]
-    if settings.provider == "fake":
+    if "fake" in settings.providers:
         local = local_secrets(settings.data_dir)
         values += [jwt_secret_for(settings), local.fake_secret]
     if settings.mux is not None:

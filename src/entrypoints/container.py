@@ -100,7 +100,7 @@ def webhook_secrets_for(settings: Settings) -> tuple[str, ...]:
     """Secrets of the normalized webhook route: configured, or the local one for the fake."""
     if settings.webhook_secrets:
         return settings.webhook_secrets
-    if settings.provider == "fake":
+    if "fake" in settings.providers:
         return (local_secrets(settings.data_dir).webhook_secret,)
     return ()
 

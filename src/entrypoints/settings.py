@@ -65,7 +65,8 @@ class CloudflareSettings:
 class Settings:
     """Everything the service reads from its environment."""
 
-    provider: str = "fake"
+    providers: tuple[str, ...] = ("fake",)
+    """The configured providers in order (``MEDIA_PROVIDERS``); the first is the default."""
     data_dir: Path = Path(".media-core")
     database_url: str | None = None
     """None means the embedded SQLite file in ``data_dir``."""
@@ -124,6 +125,16 @@ class Settings:
     sentry_environment: str | None = None
     mux: MuxSettings | None = None
     cloudflare: CloudflareSettings | None = None
+
+    @property
+    def provider(self) -> str:
+        """The default provider of new uploads: the first of :attr:`providers`."""
+        return self.providers[0]
+
+    @property
+    def only_fake(self) -> bool:
+        """True when the fake is the only provider (the embedded default on a laptop)."""
+        return self.providers == ("fake",)
 
     @property
     def base_url(self) -> str:
@@ -187,11 +198,8 @@ class _Reader:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate settings from ``env`` (default ``os.environ``)."""
     read = _Reader(os.environ if env is None else env)
-    provider = (read.text("MEDIA_PROVIDER", "fake") or "fake").lower()
-    if provider not in PROVIDERS:
-        read.problems.append(
-            f"MEDIA_PROVIDER must be one of {', '.join(PROVIDERS)}, got {provider!r}"
-        )
+    providers = _providers(read)
+    real = [name for name in providers if name != "fake"]
     database_url = read.text("DATABASE_URL")
     if database_url is not None:
         database_url = _async_database_url(database_url, read.problems)
@@ -199,24 +207,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     jwt_public_key = _pem(read.text("AUTH_JWT_PUBLIC_KEY"))
     if jwt_secret and jwt_public_key:
         read.problems.append("set AUTH_JWT_SECRET (HS256) or AUTH_JWT_PUBLIC_KEY (RS256), not both")
-    if provider != "fake" and not (jwt_secret or jwt_public_key):
+    if real and not (jwt_secret or jwt_public_key):
         read.problems.append(
-            "AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with a real provider "
-            "(development tokens exist only with MEDIA_PROVIDER=fake)"
+            f"AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with {', '.join(real)} "
+            "(development tokens exist only when the fake is the only provider)"
         )
     if jwt_secret is not None and len(jwt_secret) < 32:
         read.problems.append("AUTH_JWT_SECRET must be at least 32 characters")
     # Open by default only on the embedded default (a laptop); a real deployment opts in.
-    metrics_mode = _choice(
-        read, "METRICS_MODE", METRICS_MODES, "open" if provider == "fake" else "off"
-    )
+    metrics_mode = _choice(read, "METRICS_MODE", METRICS_MODES, "off" if real else "open")
     metrics_token = read.text("METRICS_TOKEN")
     if metrics_mode == "token" and (metrics_token is None or len(metrics_token) < 16):
         read.problems.append(
             "METRICS_TOKEN of at least 16 characters is required with METRICS_MODE=token"
         )
     settings = Settings(
-        provider=provider,
+        providers=providers,
         data_dir=Path(read.text("MEDIA_DATA_DIR", ".media-core") or ".media-core"),
         database_url=database_url,
         redis_url=read.text("REDIS_URL"),
@@ -276,16 +282,40 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         quota_max_uploads=read.number("QUOTA_MAX_UPLOADS", 0, int, minimum=0),
         sentry_dsn=read.text("SENTRY_DSN"),
         sentry_environment=read.text("SENTRY_ENVIRONMENT"),
-        mux=_mux(read) if provider == "mux" else None,
-        cloudflare=_cloudflare(read) if provider == "cloudflare" else None,
+        mux=_mux(read) if "mux" in providers else None,
+        cloudflare=_cloudflare(read) if "cloudflare" in providers else None,
     )
     if read.problems:
         raise SettingsError(read.problems)
     return settings
 
 
+def _providers(read: _Reader) -> tuple[str, ...]:
+    """``MEDIA_PROVIDERS`` (ordered, the first is the default) or the one ``MEDIA_PROVIDER``."""
+    several = tuple(name.lower() for name in read.csv("MEDIA_PROVIDERS"))
+    one = read.text("MEDIA_PROVIDER")
+    if several and one is not None:
+        read.problems.append(
+            "set MEDIA_PROVIDERS (several, the first is the default) or MEDIA_PROVIDER (one), "
+            "not both"
+        )
+    variable = "MEDIA_PROVIDERS" if several else "MEDIA_PROVIDER"
+    names = several or ((one or "fake").lower(),)
+    unknown = [name for name in names if name not in PROVIDERS]
+    if unknown:
+        read.problems.append(
+            f"{variable} must name providers among {', '.join(PROVIDERS)}; "
+            f"unknown: {', '.join(repr(name) for name in unknown)}"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        read.problems.append(f"{variable} lists {', '.join(repeated)} more than once")
+    known = tuple(dict.fromkeys(name for name in names if name in PROVIDERS))
+    return known or ("fake",)
+
+
 def _mux(read: _Reader) -> MuxSettings:
-    why = "with MEDIA_PROVIDER=mux"
+    why = "with the mux provider"
     secrets = read.csv("MUX_WEBHOOK_SECRETS") or read.csv("MUX_WEBHOOK_SECRET")
     if not secrets:
         read.problems.append(
@@ -309,7 +339,7 @@ def _mux(read: _Reader) -> MuxSettings:
 
 
 def _cloudflare(read: _Reader) -> CloudflareSettings:
-    why = "with MEDIA_PROVIDER=cloudflare"
+    why = "with the cloudflare provider"
     key_id = read.text("CLOUDFLARE_SIGNING_KEY_ID")
     key_pem = _pem(read.text("CLOUDFLARE_SIGNING_KEY_PEM"))
     if bool(key_id) != bool(key_pem):

@@ -25,7 +25,8 @@ carries a stable ``code`` that the HTTP layer turns into a problem+json ``type``
     │   └── MalformedWebhook              signed, but the body is not what the provider sends
     ├── ProviderError
     │   ├── ProviderUnavailable           timeout, 5xx, 429, circuit open: try again later
-    │   └── ProviderRejected              the provider refused the request (4xx)
+    │   ├── ProviderRejected              the provider refused the request (4xx)
+    │   └── ProviderNotConfigured         the upload's provider is not configured (any more)
     └── RepositoryUnavailable             the database cannot be reached
 """
 
@@ -201,9 +202,15 @@ class ProviderUnavailable(ProviderError):
     code = "provider-unavailable"
     title = "Video provider unavailable"
 
-    def __init__(self, detail: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, detail: str, *, retry_after: float | None = None, nothing_done: bool = False
+    ) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+        self.nothing_done = nothing_done
+        """True when the request left nothing at the provider (it was never sent or reached
+        the provider, or was answered 5xx or 429, or the circuit is open): it may go to
+        another provider without leaving an orphan behind."""
 
 
 class ProviderRejected(ProviderError):
@@ -211,6 +218,18 @@ class ProviderRejected(ProviderError):
 
     code = "provider-rejected"
     title = "Video provider rejected the request"
+
+
+class ProviderNotConfigured(ProviderError):
+    """The upload belongs to a provider this service is not configured with (any more): it
+    stays readable, but nothing can be sent to its provider; ``provider`` names it."""
+
+    code = "provider-not-configured"
+    title = "Video provider not configured"
+
+    def __init__(self, detail: str, *, provider: str) -> None:
+        super().__init__(detail)
+        self.provider = provider
 
 
 class RepositoryUnavailable(MediaCoreError):

@@ -123,6 +123,15 @@ class UploadDeleted(DomainEvent):
     """The upload and its video were deleted."""
 
 
+@frozen
+class UploadFailedOver(DomainEvent):
+    """A new upload went to ``upload.provider`` because ``from_provider``, the provider its
+    selector preferred, could not take it (``reason``); published before ``UploadRequested``."""
+
+    from_provider: str
+    reason: str
+
+
 _NAMES: dict[type[DomainEvent], str] = {
     UploadRequested: "upload.requested",
     UploadProcessing: "upload.processing",
@@ -130,4 +139,5 @@ _NAMES: dict[type[DomainEvent], str] = {
     UploadReady: "upload.ready",
     UploadFailed: "upload.failed",
     UploadDeleted: "upload.deleted",
+    UploadFailedOver: "upload.failed_over",
 }

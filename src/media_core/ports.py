@@ -14,7 +14,14 @@ import attrs
 from attrs import frozen
 
 from media_core.events import DomainEvent, ProviderEvent
-from media_core.model import MediaUpload, Page, UploadMetadata, UploadProtocol, UploadStatus
+from media_core.model import (
+    MediaUpload,
+    Page,
+    UploadMetadata,
+    UploadProtocol,
+    UploadStatus,
+    Visibility,
+)
 from media_core.state_machine import Transition
 
 
@@ -97,6 +104,52 @@ class VideoProvider(Protocol):
 
     async def playback(self, upload: MediaUpload, now: datetime) -> Playback:
         """Playback URLs for a READY upload, signed when its visibility is PRIVATE."""
+        ...
+
+
+class ProviderHealth(Protocol):
+    """Whether a provider can take a new upload now (its circuit breaker, for a real one)."""
+
+    def accepting(self) -> bool:
+        """True when a call would go through now (closed circuit, or a probe is due)."""
+        ...
+
+
+@frozen
+class ProviderCandidate:
+    """One configured provider, as a :class:`ProviderSelector` sees it."""
+
+    name: str
+    accepting: bool
+    """What its :class:`ProviderHealth` says now."""
+
+
+@frozen
+class NewUploadChoice:
+    """What a :class:`ProviderSelector` knows about a new upload (sanitized and checked)."""
+
+    owner_id: str
+    file_name: str
+    file_size: int
+    mime_type: str
+    visibility: Visibility
+
+
+class ProviderSelector(Protocol):
+    """Chooses the provider of each new upload, for example very large files to Cloudflare.
+
+    The default, :class:`media_core.providers.InOrderSelector`, prefers the configured order.
+    """
+
+    def select(
+        self, upload: NewUploadChoice, candidates: Sequence[ProviderCandidate]
+    ) -> Sequence[str]:
+        """The names of the providers that may hold ``upload``, most preferred first.
+
+        The service gives the upload to the first one that is accepting and fails over to the
+        next when a create fails before anything exists there; names not among ``candidates``
+        are an error. Pure and quick: it runs on every create.
+        """
         ...
 
 

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.providers._breaker import CircuitBreaker
 from adapters.providers._http import (
     RETRYABLE_STATUSES,
     HttpPolicy,
@@ -369,3 +370,54 @@ def test_utc_from_timestamp_is_aware() -> None:
     when = utc_from_timestamp(0)
     assert when.utcoffset() is not None
     assert when.isoformat() == "1970-01-01T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("reply", "nothing_done"),
+    [
+        (httpx.ConnectTimeout("connect"), True),
+        (httpx.ConnectError("refused"), True),
+        (status(503), True),
+        (status(429, {"Retry-After": "1"}), True),
+        (httpx.ReadTimeout("read"), False),
+        (httpx.RemoteProtocolError("dropped"), False),
+    ],
+)
+async def test_unavailable_says_whether_the_request_may_have_been_acted_on(
+    reply: Reply, *, nothing_done: bool
+) -> None:
+    """Only an answer lost after sending may have left something at the provider."""
+    policy, _ = make_policy(attempts=1)
+    with pytest.raises(ProviderUnavailable) as raised:
+        await send(policy, Script(reply), retry=False)
+    assert raised.value.nothing_done is nothing_done
+
+
+async def test_one_lost_answer_among_the_attempts_is_remembered() -> None:
+    """A read timeout followed by a refused connection may still have created something."""
+    policy, _ = make_policy(attempts=2)
+    script = Script(httpx.ReadTimeout("read"), httpx.ConnectError("refused"))
+    with pytest.raises(ProviderUnavailable) as raised:
+        await send(policy, script)
+    assert len(script.requests) == 2
+    assert raised.value.nothing_done is False
+
+
+def test_breaker_accepts_while_closed_and_when_a_probe_is_due() -> None:
+    """Open: not accepting until the reset timeout; then one probe; its success closes it."""
+    now = [0.0]
+    breaker = CircuitBreaker(
+        provider="acme", failure_threshold=1, reset_timeout=10.0, clock=lambda: now[0]
+    )
+    assert breaker.accepting()
+    breaker.record_failure()
+    assert not breaker.accepting()
+    with pytest.raises(ProviderUnavailable) as refused:
+        breaker.before_call("create")
+    assert refused.value.nothing_done is True
+    now[0] = 10.5
+    assert breaker.accepting()  # a probe is due
+    breaker.before_call("create")  # the probe goes
+    assert not breaker.accepting()  # while it is under way, nobody else goes
+    breaker.record_success()
+    assert breaker.accepting()

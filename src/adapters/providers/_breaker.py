@@ -93,6 +93,18 @@ class CircuitBreaker:
             retry_after=max(0.0, self._remaining()) if state is CircuitState.OPEN else 0.0,
         )
 
+    def accepting(self) -> bool:
+        """True when a call would go through now: the circuit is closed, or a probe is due.
+
+        This is the provider's health for choosing where a new upload goes
+        (:class:`media_core.ports.ProviderHealth`).
+        """
+        if self._state is CircuitState.CLOSED:
+            return True
+        if self.state is not CircuitState.HALF_OPEN:
+            return False
+        return not self._probing or self._probe_stuck()
+
     def before_call(self, operation: str) -> None:
         """Let a call through, or raise ``ProviderUnavailable`` while the circuit is open."""
         if self._state is CircuitState.CLOSED:
@@ -100,9 +112,7 @@ class CircuitBreaker:
         remaining = self._remaining()
         if self._state is CircuitState.OPEN and remaining <= 0:
             self._set(CircuitState.HALF_OPEN)
-        # A probe that never reported back (its task was cancelled) does not block forever.
-        stuck = self._probing and self.clock() - self._probe_started > self.reset_timeout
-        if self._state is CircuitState.HALF_OPEN and (not self._probing or stuck):
+        if self._state is CircuitState.HALF_OPEN and (not self._probing or self._probe_stuck()):
             self._probing = True
             self._probe_started = self.clock()
             return
@@ -110,6 +120,7 @@ class CircuitBreaker:
             f"{self.provider} {operation}: circuit open after {self._failures} consecutive "
             "failures; not calling the provider for now",
             retry_after=max(1.0, remaining),
+            nothing_done=True,
         )
 
     def record_success(self) -> None:
@@ -137,6 +148,10 @@ class CircuitBreaker:
                 self.reset_timeout,
             )
             self._set(CircuitState.OPEN)
+
+    def _probe_stuck(self) -> bool:
+        """A probe that never reported back (its task was cancelled) does not block forever."""
+        return self._probing and self.clock() - self._probe_started > self.reset_timeout
 
     def _remaining(self) -> float:
         return self._opened_at + self.reset_timeout - self.clock()

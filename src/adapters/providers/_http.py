@@ -11,6 +11,10 @@ backoff, honours ``Retry-After`` up to a cap, and turns what is left into domain
 With a :class:`~adapters.providers._breaker.CircuitBreaker`, every attempt asks it first (an open
 circuit raises ``ProviderUnavailable`` at once, with ``retry_after``) and tells it how it went.
 
+``ProviderUnavailable.nothing_done`` is True unless some attempt may have reached the provider
+and been acted on (a read timeout, a connection dropped after sending): only then could a create
+have left an upload there, so only then may a new upload not fail over to another provider.
+
 Credentials live in the client's default headers or auth and are never part of a message.
 """
 
@@ -34,6 +38,8 @@ from media_core.errors import ProviderRejected, ProviderUnavailable
 log = logging.getLogger("adapters.providers")
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Failures that prove the request never reached the provider: safe to repeat, or to send elsewhere.
+_UNSENT = (httpx.ConnectTimeout, httpx.ConnectError, httpx.PoolTimeout)
 
 
 @frozen
@@ -108,23 +114,22 @@ class HttpPolicy:
         kwargs.setdefault("timeout", default_timeout(self.settings.timeout))
         last_detail = "no attempt made"
         retry_after: float | None = None
+        maybe_done = False  # an attempt whose request may have been acted on
         for attempt in range(1, self.settings.attempts + 1):
             started = time.perf_counter()
             retry_after = None  # only the latest answer's Retry-After counts
             self._before(operation)
             try:
                 response = await client.request(method, url, **kwargs)
-            except httpx.TimeoutException as exc:
+            except httpx.TransportError as exc:  # timeouts included
                 self._failed()
-                self._observe(operation, "timeout", started)
-                last_detail = f"{operation}: timed out ({type(exc).__name__})"
-                if not retry and not isinstance(exc, httpx.ConnectTimeout):
-                    break
-            except httpx.TransportError as exc:
-                self._failed()
-                self._observe(operation, "transport_error", started)
-                last_detail = f"{operation}: connection failed ({type(exc).__name__})"
-                if not retry and not isinstance(exc, httpx.ConnectError):
+                timed_out = isinstance(exc, httpx.TimeoutException)
+                self._observe(operation, "timeout" if timed_out else "transport_error", started)
+                what = "timed out" if timed_out else "connection failed"
+                last_detail = f"{operation}: {what} ({type(exc).__name__})"
+                unsent = isinstance(exc, _UNSENT)
+                maybe_done = maybe_done or not unsent
+                if not retry and not unsent:
                     break
             else:
                 status = response.status_code
@@ -153,7 +158,9 @@ class HttpPolicy:
                 delay = max(delay, retry_after)
             log.info("%s %s: retrying in %.2fs (%s)", self.provider, operation, delay, last_detail)
             await self.sleep(delay)
-        raise ProviderUnavailable(f"{self.provider} {last_detail}", retry_after=retry_after)
+        raise ProviderUnavailable(
+            f"{self.provider} {last_detail}", retry_after=retry_after, nothing_done=not maybe_done
+        )
 
     def _before(self, operation: str) -> None:
         if self.breaker is not None:

@@ -37,6 +37,7 @@ STATUS_BY_ERROR: Sequence[tuple[type[errors.MediaCoreError], int]] = (
     (errors.MalformedWebhook, 400),
     (errors.ProviderUnavailable, 503),
     (errors.ProviderRejected, 502),
+    (errors.ProviderNotConfigured, 409),
     (errors.RepositoryUnavailable, 503),
 )
 
@@ -133,6 +134,8 @@ def from_domain_error(error: errors.MediaCoreError, request: web.Request) -> web
         headers["RateLimit-Reset"] = str(max(retry, math.ceil(error.reset_after)))
     if isinstance(error, errors.ProviderUnavailable) and error.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    if isinstance(error, errors.ProviderNotConfigured):
+        extra["provider"] = error.provider
     if isinstance(error, errors.NotAuthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="media-core"'
     return problem_response(

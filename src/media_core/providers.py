@@ -1,0 +1,143 @@
+"""Several providers: the set a service runs with, and where each new upload goes.
+
+An upload belongs to the provider that created it, for life (``MediaUpload.provider``).
+:meth:`ProviderSet.holding` is the one way from an upload to a provider, and it refuses with
+``ProviderNotConfigured`` when that provider is not configured any more, so nothing is ever sent
+to a provider that did not create the upload.
+
+A new upload goes where the :class:`~media_core.ports.ProviderSelector` ranks first, unless that
+provider is not accepting (its circuit is open): :meth:`ProviderSet.attempts` puts the accepting
+providers of the ranking first, in their ranked order, and the service tries them one after the
+other while a create fails having done nothing (``ProviderUnavailable.nothing_done``). Landing
+anywhere but on the first of the ranking is a failover (:class:`Failover`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+from attrs import frozen
+
+from media_core.errors import ProviderNotConfigured
+from media_core.model import MediaUpload
+from media_core.ports import (
+    NewUploadChoice,
+    ProviderCandidate,
+    ProviderHealth,
+    VideoProvider,
+)
+
+
+class ProviderSet:
+    """The providers a service is configured with, in order (the first is the default), each
+    with its :class:`~media_core.ports.ProviderHealth` (none means always accepting)."""
+
+    __slots__ = ("_by_name", "_health")
+
+    def __init__(
+        self,
+        providers: Sequence[VideoProvider],
+        health: Mapping[str, ProviderHealth] | None = None,
+    ) -> None:
+        if not providers:
+            raise ValueError("a service needs at least one provider")
+        self._by_name = {provider.name: provider for provider in providers}
+        if len(self._by_name) != len(providers):
+            raise ValueError("two providers have the same name")
+        self._health = dict(health or {})
+        unknown = set(self._health) - set(self._by_name)
+        if unknown:
+            raise ValueError(f"health for providers not in the set: {sorted(unknown)}")
+
+    @classmethod
+    def of(cls, *providers: VideoProvider) -> ProviderSet:
+        """A set of always-accepting providers (tests, and hosts without breakers)."""
+        return cls(providers)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The configured names, in order."""
+        return tuple(self._by_name)
+
+    @property
+    def default(self) -> VideoProvider:
+        """The first provider: where new uploads go while it is accepting."""
+        return next(iter(self._by_name.values()))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self) -> Iterator[VideoProvider]:
+        return iter(self._by_name.values())
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def get(self, name: str) -> VideoProvider | None:
+        """The provider named ``name``, if configured."""
+        return self._by_name.get(name)
+
+    def named(self, name: str) -> VideoProvider:
+        """The provider named ``name``; ``ProviderNotConfigured`` if there is none."""
+        provider = self._by_name.get(name)
+        if provider is None:
+            raise ProviderNotConfigured(
+                f"provider {name!r} is not configured (configured: {', '.join(self.names)})",
+                provider=name,
+            )
+        return provider
+
+    def holding(self, upload: MediaUpload) -> VideoProvider:
+        """The provider that created ``upload``; ``ProviderNotConfigured`` when it was removed
+        from the configuration (the upload stays readable, but nothing can be sent for it)."""
+        provider = self._by_name.get(upload.provider)
+        if provider is None:
+            raise ProviderNotConfigured(
+                f"upload {upload.id} belongs to provider {upload.provider!r}, which this "
+                "service is no longer configured with",
+                provider=upload.provider,
+            )
+        return provider
+
+    def accepting(self, name: str) -> bool:
+        """True when ``name`` is configured and can take a new upload now."""
+        if name not in self._by_name:
+            return False
+        health = self._health.get(name)
+        return health is None or health.accepting()
+
+    def candidates(self) -> tuple[ProviderCandidate, ...]:
+        """Every configured provider with its health now, in order, for a selector."""
+        return tuple(ProviderCandidate(name, self.accepting(name)) for name in self._by_name)
+
+    def attempts(self, ranking: Sequence[str]) -> tuple[VideoProvider, ...]:
+        """The order to try ``ranking`` in: its accepting providers first, then the others (an
+        open circuit refuses at once and sends nothing, so when none is accepting the create
+        still answers with the first one's refusal and its ``Retry-After``)."""
+        if not ranking:
+            raise ValueError("the provider selector chose no provider")
+        chosen = tuple(self.named(name) for name in dict.fromkeys(ranking))
+        accepting = tuple(p for p in chosen if self.accepting(p.name))
+        return accepting + tuple(p for p in chosen if not self.accepting(p.name))
+
+
+@frozen
+class InOrderSelector:
+    """The default :class:`~media_core.ports.ProviderSelector`: the configured order, so each
+    new upload goes to the first provider that is accepting."""
+
+    def select(
+        self, upload: NewUploadChoice, candidates: Sequence[ProviderCandidate]
+    ) -> Sequence[str]:
+        """Every candidate, in the configured order."""
+        return tuple(candidate.name for candidate in candidates)
+
+
+@frozen
+class Failover:
+    """A new upload went to another provider than the first one its selector ranked."""
+
+    from_provider: str
+    to_provider: str
+    reason: str
+    """Why the preferred provider did not take it (its circuit was open, or its error)."""

@@ -1,0 +1,79 @@
+"""Settings: several providers in order, and every missing setting named at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from entrypoints.settings import SettingsError, load_settings
+
+JWT = {"AUTH_JWT_SECRET": "j" * 32}
+MUX = {"MUX_TOKEN_ID": "i", "MUX_TOKEN_SECRET": "s", "MUX_WEBHOOK_SECRETS": "w"}
+CLOUDFLARE = {
+    "CLOUDFLARE_ACCOUNT_ID": "a",
+    "CLOUDFLARE_API_TOKEN": "t",
+    "CLOUDFLARE_WEBHOOK_SECRET": "w",
+}
+
+
+def test_one_provider_form_is_a_list_of_one() -> None:
+    """MEDIA_PROVIDER=mux is MEDIA_PROVIDERS=mux; nothing set is the fake alone."""
+    assert load_settings({}).providers == ("fake",)
+    one = load_settings({"MEDIA_PROVIDER": "MUX", **MUX, **JWT})
+    assert (one.providers, one.provider) == (("mux",), "mux")
+    assert one.mux is not None
+    assert one.cloudflare is None
+
+
+def test_several_providers_keep_their_order_and_the_first_is_the_default() -> None:
+    """MEDIA_PROVIDERS lists providers in order; each listed provider gets its settings."""
+    settings = load_settings(
+        {"MEDIA_PROVIDERS": " cloudflare, fake ,mux", **MUX, **CLOUDFLARE, **JWT}
+    )
+    assert settings.providers == ("cloudflare", "fake", "mux")
+    assert settings.provider == "cloudflare"
+    assert settings.mux is not None
+    assert settings.cloudflare is not None
+    assert settings.metrics_mode == "off"  # a real provider is listed: metrics opt in
+
+
+def test_every_missing_setting_of_every_listed_provider_is_named_at_once() -> None:
+    """One start tells the operator everything: both providers' keys and the JWT key."""
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"MEDIA_PROVIDERS": "mux,cloudflare"})
+    text = str(raised.value)
+    for name in (
+        "MUX_TOKEN_ID",
+        "MUX_TOKEN_SECRET",
+        "MUX_WEBHOOK_SECRETS",
+        "CLOUDFLARE_ACCOUNT_ID",
+        "CLOUDFLARE_API_TOKEN",
+        "CLOUDFLARE_WEBHOOK_SECRET",
+        "AUTH_JWT_SECRET",
+    ):
+        assert name in text, name
+    assert len(raised.value.problems) == 7
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"MEDIA_PROVIDERS": "fake,vimeo,youtube"}, "unknown: 'vimeo', 'youtube'"),
+        ({"MEDIA_PROVIDER": "vimeo"}, "MEDIA_PROVIDER must name providers"),
+        ({"MEDIA_PROVIDERS": "fake,mux,fake", **MUX, **JWT}, "lists fake more than once"),
+        ({"MEDIA_PROVIDERS": "fake", "MEDIA_PROVIDER": "fake"}, "not both"),
+    ],
+)
+def test_bad_provider_lists_are_refused(env: dict[str, str], expected: str) -> None:
+    """Unknown names, repeats, and both forms at once are each named."""
+    with pytest.raises(SettingsError) as raised:
+        load_settings(env)
+    assert expected in str(raised.value)
+
+
+def test_the_fake_beside_a_real_provider_needs_real_credentials() -> None:
+    """Development tokens exist only when the fake is alone."""
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"MEDIA_PROVIDERS": "fake,mux", **MUX})
+    assert "AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with mux" in str(raised.value)
+    assert load_settings({"MEDIA_PROVIDERS": "fake,mux", **MUX, **JWT}).only_fake is False
+    assert load_settings({"MEDIA_PROVIDERS": "fake"}).only_fake is True
