@@ -26,7 +26,12 @@ from tests.support.prism import free_port
 
 
 def service_settings(data_dir: Path, **changes: Any) -> Settings:
-    """Settings of the embedded default on a free loopback port, with fast fake processing."""
+    """Settings of the embedded default on a free loopback port, with fast fake processing.
+
+    ``provider="mux"`` stands for ``providers=("mux",)``, as ``MEDIA_PROVIDER`` does.
+    """
+    if "provider" in changes:
+        changes["providers"] = (changes.pop("provider"),)
     base = Settings(
         data_dir=data_dir,
         port=free_port(),
