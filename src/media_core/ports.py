@@ -107,6 +107,12 @@ class VideoProvider(Protocol):
         ...
 
 
+StoredPlayback = Callable[[MediaUpload], Playback | None]
+"""Playback built from an upload's stored ids alone, with no call and no credentials (public Mux
+and Cloudflare URLs), or None when that is not possible: how an upload whose provider was removed
+from the configuration is still played."""
+
+
 class ProviderHealth(Protocol):
     """Whether a provider can take a new upload now (its circuit breaker, for a real one)."""
 

@@ -22,22 +22,30 @@ from media_core.errors import ProviderNotConfigured
 from media_core.model import MediaUpload
 from media_core.ports import (
     NewUploadChoice,
+    Playback,
     ProviderCandidate,
     ProviderHealth,
+    StoredPlayback,
     VideoProvider,
 )
 
 
 class ProviderSet:
     """The providers a service is configured with, in order (the first is the default), each
-    with its :class:`~media_core.ports.ProviderHealth` (none means always accepting)."""
+    with its :class:`~media_core.ports.ProviderHealth` (none means always accepting).
 
-    __slots__ = ("_by_name", "_health")
+    ``stored_playback`` builds playback for uploads of providers that are *not* configured (any
+    more), by provider name, from what the upload stores (:data:`~media_core.ports.
+    StoredPlayback`).
+    """
+
+    __slots__ = ("_by_name", "_health", "_stored_playback")
 
     def __init__(
         self,
         providers: Sequence[VideoProvider],
         health: Mapping[str, ProviderHealth] | None = None,
+        stored_playback: Mapping[str, StoredPlayback] | None = None,
     ) -> None:
         if not providers:
             raise ValueError("a service needs at least one provider")
@@ -48,6 +56,7 @@ class ProviderSet:
         unknown = set(self._health) - set(self._by_name)
         if unknown:
             raise ValueError(f"health for providers not in the set: {sorted(unknown)}")
+        self._stored_playback = dict(stored_playback or {})
 
     @classmethod
     def of(cls, *providers: VideoProvider) -> ProviderSet:
@@ -98,6 +107,19 @@ class ProviderSet:
                 provider=upload.provider,
             )
         return provider
+
+    def stored_playback(self, upload: MediaUpload) -> Playback:
+        """Playback of an upload whose provider is not configured, from its stored ids alone;
+        ``ProviderNotConfigured`` when that cannot be built (PRIVATE, or no such builder)."""
+        build = self._stored_playback.get(upload.provider)
+        playback = build(upload) if build is not None else None
+        if playback is None:
+            raise ProviderNotConfigured(
+                f"upload {upload.id} belongs to provider {upload.provider!r}, which this service "
+                "is no longer configured with, and its playback needs that provider",
+                provider=upload.provider,
+            )
+        return playback
 
     def accepting(self, name: str) -> bool:
         """True when ``name`` is configured and can take a new upload now."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import attrs
 import pytest
 from attrs import define
 
 from media_core.errors import ProviderNotConfigured
-from media_core.model import Visibility
-from media_core.ports import NewUploadChoice, ProviderCandidate, ProviderSelector
+from media_core.model import MediaUpload, Visibility
+from media_core.ports import NewUploadChoice, Playback, ProviderCandidate, ProviderSelector
 from media_core.providers import InOrderSelector, ProviderSet
 from tests.support.fakes import ScriptedVideoProvider
 from tests.support.repositories import make_upload
@@ -129,3 +130,24 @@ def test_a_host_selector_sends_large_files_elsewhere() -> None:
     assert [p.name for p in providers.attempts(selector.select(large, ()))] == ["big"]
     ranked = selector.select(CHOICE, providers.candidates())
     assert [p.name for p in providers.attempts(ranked)] == ["small", "big"]
+
+
+def test_playback_of_a_removed_provider_comes_from_stored_ids_or_names_it() -> None:
+    """A builder for the removed provider serves what it can; otherwise the problem names it."""
+
+    def public_only(upload: MediaUpload) -> Playback | None:
+        if upload.metadata.visibility is Visibility.PRIVATE:
+            return None
+        return Playback(url=f"https://stream.example/{upload.playback_id}.m3u8", mime_type="x")
+
+    providers = ProviderSet([fake("a")], stored_playback={"mux": public_only})
+    public = make_upload("u1", provider="mux", playback_id="p1")
+    assert providers.stored_playback(public).url == "https://stream.example/p1.m3u8"
+    private = attrs.evolve(
+        public, metadata=attrs.evolve(public.metadata, visibility=Visibility.PRIVATE)
+    )
+    with pytest.raises(ProviderNotConfigured) as raised:
+        providers.stored_playback(private)
+    assert raised.value.provider == "mux"
+    with pytest.raises(ProviderNotConfigured):
+        providers.stored_playback(make_upload("u2", provider="vimeo"))

@@ -4,6 +4,7 @@ from adapters.providers.cloudflare._provider import (
     DEFAULT_BASIC_UPLOAD_LIMIT,
     DEFAULT_TUS_CHUNK,
     CloudflareStreamVideoProvider,
+    stored_playback,
 )
 from adapters.providers.cloudflare._video import UPLOAD_ID_META_KEY
 from adapters.providers.cloudflare._webhooks import (
@@ -18,4 +19,5 @@ __all__ = [
     "UPLOAD_ID_META_KEY",
     "CloudflareStreamVideoProvider",
     "CloudflareWebhookVerifier",
+    "stored_playback",
 ]

@@ -378,6 +378,23 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def stored_playback(upload: MediaUpload) -> Playback | None:
+    """Public playback built from what the upload stores alone (its uid, and the customer host
+    in its thumbnail URL), with no call: how an upload is played once Cloudflare is no longer
+    configured. None for PRIVATE (its token needs Cloudflare) or without the ids."""
+    if upload.metadata.visibility is Visibility.PRIVATE:
+        return None
+    uid = upload.playback_id or upload.provider_upload_id
+    host = _host_of(upload.thumbnail_url)
+    if uid is None or host is None or not UID_PATTERN.fullmatch(uid):
+        return None
+    return Playback(
+        url=_manifest_url(host, uid),
+        mime_type=HLS_MIME_TYPE,
+        thumbnail_url=_thumbnail_url(host, uid),
+    )
+
+
 def _video_id(upload: MediaUpload) -> str | None:
     uid = upload.playback_id or upload.provider_upload_id
     if uid is None:

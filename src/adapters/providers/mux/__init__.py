@@ -4,6 +4,7 @@ from adapters.providers.mux._provider import (
     CHUNK_QUANTUM,
     DEFAULT_CHUNK_SIZE,
     MuxVideoProvider,
+    stored_playback,
 )
 from adapters.providers.mux._webhooks import (
     MUX_SIGNATURE,
@@ -18,4 +19,5 @@ __all__ = [
     "MUX_SIGNATURE_HEADER",
     "MuxVideoProvider",
     "MuxWebhookVerifier",
+    "stored_playback",
 ]

@@ -332,3 +332,18 @@ def _data(response: httpx.Response, operation: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ProviderUnavailable(f"mux {operation}: the answer has no data object")
     return data
+
+
+def stored_playback(upload: MediaUpload) -> Playback | None:
+    """Public playback built from the stored playback id alone, with no call: how an upload is
+    played once Mux is no longer configured. None for PRIVATE (its tokens need the signing
+    key) or before Mux assigned a playback id."""
+    playback_id = upload.playback_id
+    if playback_id is None or upload.metadata.visibility is Visibility.PRIVATE:
+        return None
+    quoted = url_segment(playback_id)
+    return Playback(
+        url=f"{STREAM_BASE}/{quoted}.m3u8",
+        mime_type=HLS_MIME_TYPE,
+        thumbnail_url=f"{IMAGE_BASE}/{quoted}/thumbnail.jpg",
+    )
