@@ -9,8 +9,9 @@ already know the asset and playback ids (Mux's ``video.asset.created``) or not.
 from __future__ import annotations
 
 import string
+import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import attrs
@@ -297,3 +298,69 @@ def mixed_terminal_scenarios(draw: st.DrawFn) -> Scenario:
 
 
 visibilities = st.sampled_from(Visibility)
+
+
+# Stored uploads (the repository contract). Text as the policy lets it through: no NUL
+# (PostgreSQL text and JSON refuse it), no surrogates.
+_texts = st.text(
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
+    max_size=40,
+)
+_identifiers = st.text(
+    alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=30
+)
+_zones = st.sampled_from(
+    [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+)
+_instants = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=_zones
+)
+_durations = st.floats(min_value=0, max_value=10**6, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def stored_uploads(draw: st.DrawFn) -> MediaUpload:
+    """Any valid upload in any state, every optional field maybe set, timestamps in any zone.
+
+    Unique keys (id, playback id, provider upload id) are made unique per draw, so many examples
+    can share one repository.
+    """
+    status = draw(st.sampled_from(UploadStatus))
+    tag = uuid.uuid4().hex[:12]
+
+    def optional() -> bool:
+        return draw(st.booleans())
+
+    ready = status is UploadStatus.READY
+    return MediaUpload(
+        id=f"{draw(_identifiers)}-{tag}",
+        owner_id=draw(_identifiers),
+        provider=draw(st.sampled_from(["fake", "mux", "cloudflare"])),
+        file_name=draw(_texts),
+        file_size=draw(st.integers(min_value=0, max_value=2**62)),
+        mime_type=draw(st.sampled_from(["video/mp4", "video/quicktime", "video/webm"])),
+        metadata=UploadMetadata(
+            title=draw(_texts),
+            description=draw(_texts),
+            visibility=draw(st.sampled_from(Visibility)),
+            extra=draw(st.dictionaries(_identifiers, _texts, max_size=3)),
+        ),
+        created_at=draw(_instants),
+        updated_at=draw(_instants),
+        status=status,
+        progress=draw(st.integers(min_value=0, max_value=100)),
+        provider_upload_id=f"pu-{tag}" if optional() else None,
+        provider_asset_id=draw(st.none() | _identifiers),
+        playback_id=f"pb-{tag}" if ready or optional() else None,
+        upload_expires_at=draw(st.none() | _instants),
+        duration=draw(_durations) if ready else draw(st.none() | _durations),
+        thumbnail_url=draw(st.none() | _texts),
+        aspect_ratio=draw(st.none() | st.sampled_from(["16:9", "4:3"])),
+        failure_code=draw(st.sampled_from(FailureCode))
+        if status is UploadStatus.FAILED
+        else draw(st.none() | st.sampled_from(FailureCode)),
+        failure_reason=draw(st.none() | _texts),
+        ready_at=draw(st.none() | _instants),
+        uploaded_at=draw(st.none() | _instants),
+        version=draw(st.integers(min_value=0, max_value=10**6)),
+    )

@@ -5,7 +5,6 @@ Adapters in ``adapters`` implement them; the core never imports an adapter. I/O 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -22,7 +21,6 @@ from media_core.model import (
     UploadStatus,
     Visibility,
 )
-from media_core.state_machine import Transition
 
 
 @frozen
@@ -215,42 +213,11 @@ class IdempotencyRecord:
     ticket: DirectUploadTicket | None = None
 
 
-class EventWriteOutcome(enum.Enum):
-    """What :meth:`MediaRepository.write_event` did."""
-
-    UNKNOWN = "unknown"
-    """The event refers to no upload of ours (or ``decide`` said it is not the event's)."""
-    APPLIED = "applied"
-    """The change and the delivery were stored together."""
-    UNCHANGED = "unchanged"
-    """``decide`` changed nothing; the delivery was recorded now."""
-    DUPLICATE = "duplicate"
-    """The delivery had been recorded before; nothing was written."""
-    CONFLICT = "conflict"
-    """Another writer changed the upload after it was read; nothing was written: try again."""
-
-
-@frozen
-class EventWrite:
-    """The result of :meth:`MediaRepository.write_event`."""
-
-    outcome: EventWriteOutcome
-    found: MediaUpload | None
-    """The upload as it was read (None when the event refers to none)."""
-    transition: Transition | None
-    """What ``decide`` returned for it (None when unknown)."""
-
-
-EventDecision = Callable[[MediaUpload], Transition | None]
-"""Pure and synchronous: the change an event makes to the upload it refers to, or None when
-that upload is not the event's (another provider's). It may run inside the repository's
-transaction, on another thread."""
-
-
 class MediaRepository(Protocol):
-    """Stores uploads and the webhook deliveries already applied.
+    """Stores uploads and the webhook deliveries already applied; it runs none of the core's
+    rules: the service reads, decides with the state machine, and writes.
 
-    Writes are atomic: an ``update`` with a ``delivery`` records both or neither.
+    Writes are atomic: a ``record_delivery`` with a ``change`` stores both or neither.
     """
 
     async def add(self, upload: MediaUpload) -> None:
@@ -269,36 +236,26 @@ class MediaRepository(Protocol):
         """The upload an event refers to: by our id, else provider upload, asset or playback id."""
         ...
 
-    async def update(
-        self, upload: MediaUpload, *, expected_version: int, delivery: DeliveryKey | None = None
-    ) -> MediaUpload:
+    async def update(self, upload: MediaUpload, *, expected_version: int) -> MediaUpload:
         """Store ``upload`` if the stored version is still ``expected_version``.
 
         Returns the stored upload (version ``expected_version + 1``). Raises ``VersionConflict``
-        if another writer got there first, and ``DuplicateDelivery`` if ``delivery`` was
-        recorded before; in both cases nothing is written.
+        if another writer got there first (or the upload is gone), and ``Conflict`` if the
+        upload takes another one's unique key; in both cases nothing is written.
         """
         ...
 
-    async def record_delivery(self, delivery: DeliveryKey, received_at: datetime) -> bool:
-        """Record a delivery that changed nothing; False if it was recorded before."""
-        ...
+    async def record_delivery(
+        self, delivery: DeliveryKey, received_at: datetime, *, change: MediaUpload | None = None
+    ) -> None:
+        """Record a webhook delivery once, with the change it made, in one transaction.
 
-    async def write_event(
-        self,
-        event: ProviderEvent,
-        decide: EventDecision,
-        delivery: DeliveryKey,
-        received_at: datetime,
-    ) -> EventWrite:
-        """Find the upload ``event`` refers to, let ``decide`` change it, and store the change
-        with ``delivery``: one read and one atomic write, as :class:`EventWrite` tells.
-
-        A changed transition is stored as by :meth:`update` (its upload is the next version,
-        written only if the stored one is still the version read, together with the delivery);
-        an unchanged one only records the delivery. A repository with no faster way implements
-        this with :func:`media_core.event_writes.write_event_in_steps`; the SQL repository reads
-        and writes in one transaction (SQLite) or on one connection (PostgreSQL).
+        ``change`` is the next version of the upload the delivery changed (``None`` when it
+        changed nothing): it is stored only if the stored version is still
+        ``change.version - 1``. Raises ``DuplicateDelivery`` if the delivery was recorded
+        before, ``VersionConflict`` if another writer changed the upload since it was read,
+        and ``Conflict`` if the change takes another upload's unique key; in each case
+        nothing is written.
         """
         ...
 

@@ -85,7 +85,9 @@ class ReconcileReport:
 
 
 @define
-class _Tally:
+class _PassCounts:
+    """The counts of :class:`ReconcileReport`, kept while a pass runs."""
+
     claimed: int = 0
     fetched: int = 0
     applied: int = 0
@@ -103,12 +105,12 @@ class Reconciler:
 
     async def run_once(self) -> ReconcileReport:
         """One pass: at most ``max_batches`` batches of ``batch_size`` uploads, then pruning."""
-        tally = _Tally()
+        counts = _PassCounts()
         for _ in range(self.settings.max_batches):
             batch = await self.service.repository.claim_stale(self._criteria())
-            tally.claimed += len(batch)
+            counts.claimed += len(batch)
             for upload in batch:
-                await self._reconcile(upload, tally)
+                await self._reconcile(upload, counts)
             if len(batch) < self.settings.batch_size:
                 break
         now = self.service.clock.now()
@@ -116,12 +118,12 @@ class Reconciler:
         deliveries = await repository.prune_deliveries(now - self.settings.deliveries_kept)
         keys = await repository.prune_idempotency_keys(now - self.settings.idempotency_kept)
         report = ReconcileReport(
-            claimed=tally.claimed,
-            fetched=tally.fetched,
-            applied=tally.applied,
-            expired=tally.expired,
-            abandoned=tally.abandoned,
-            errors=tally.errors,
+            claimed=counts.claimed,
+            fetched=counts.fetched,
+            applied=counts.applied,
+            expired=counts.expired,
+            abandoned=counts.abandoned,
+            errors=counts.errors,
             deliveries_pruned=deliveries,
             idempotency_keys_pruned=keys,
         )
@@ -141,20 +143,20 @@ class Reconciler:
             limit=settings.batch_size,
         )
 
-    async def _reconcile(self, upload: MediaUpload, tally: _Tally) -> None:
+    async def _reconcile(self, upload: MediaUpload, counts: _PassCounts) -> None:
         service = self.service
         try:
             if upload.status is UploadStatus.UPLOADING and upload.provider_upload_id is None:
                 before = service.clock.now() - self.settings.pending_after
-                tally.abandoned += await service.abandon_upload(upload.id, created_before=before)
+                counts.abandoned += await service.abandon_upload(upload.id, created_before=before)
                 return
             events = await service.provider.fetch_events(upload, service.clock.now())
-            tally.fetched += 1
+            counts.fetched += 1
             for event in events:
                 outcome, _ = await service.apply_provider_event(event)
-                tally.applied += outcome is WebhookOutcome.APPLIED
+                counts.applied += outcome is WebhookOutcome.APPLIED
             if upload.status is UploadStatus.UPLOADING:
-                tally.expired += await service.expire_upload(upload.id)
+                counts.expired += await service.expire_upload(upload.id)
         except MediaCoreError as exc:
-            tally.errors += 1
+            counts.errors += 1
             log.warning("reconciling upload %s failed: %s", upload.id, exc.detail)

@@ -11,13 +11,13 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import attrs
 from attrs import define, frozen
 
 from media_core.errors import (
     Conflict,
+    DuplicateDelivery,
     IdempotencyKeyReused,
     InvalidInput,
     MediaCoreError,
@@ -43,7 +43,6 @@ from media_core.ports import (
     DirectUploadRequest,
     DirectUploadTicket,
     EventPublisher,
-    EventWriteOutcome,
     IdempotencyRecord,
     IdGenerator,
     MediaRepository,
@@ -54,7 +53,15 @@ from media_core.ports import (
     VideoProvider,
     WebhookVerifier,
 )
-from media_core.state_machine import Transition, apply_event, cancel, fail
+from media_core.state_machine import (
+    Transition,
+    abandon,
+    apply_event,
+    attach_slot,
+    cancel,
+    expire,
+    fail,
+)
 
 log = logging.getLogger("media_core")
 
@@ -157,12 +164,6 @@ class WebhookOutcome(enum.Enum):
     """An event type that does not concern upload state."""
     UNKNOWN_UPLOAD = "unknown_upload"
     """It refers to no upload of ours."""
-
-
-_WEBHOOK_OUTCOMES = {
-    EventWriteOutcome.UNCHANGED: WebhookOutcome.UNCHANGED,
-    EventWriteOutcome.DUPLICATE: WebhookOutcome.DUPLICATE,
-}
 
 
 @define
@@ -356,14 +357,8 @@ class MediaService:
 
     async def _compensate(self, upload: MediaUpload, ticket: DirectUploadTicket) -> None:
         """Undo a provider slot whose recording failed: cancel it there, fail the record here."""
-        opened = attrs.evolve(
-            upload,
-            provider_upload_id=ticket.provider_upload_id,
-            playback_id=upload.playback_id or ticket.playback_id,
-            provider_asset_id=upload.provider_asset_id or ticket.asset_id,
-        )
         try:
-            await self.provider.cancel_upload(opened)
+            await self.provider.cancel_upload(_with_slot(upload, ticket).upload)
         except MediaCoreError as exc:
             # Nobody got the URL, so the slot stays unused until the provider expires it.
             log.warning("cancelling the unrecorded slot of %s failed: %s", upload.id, exc.detail)
@@ -397,19 +392,10 @@ class MediaService:
 
         True if this call failed it.
         """
-
-        def expire(current: MediaUpload) -> Transition:
-            now = self.clock.now()
-            expires_at = current.upload_expires_at
-            if (
-                current.status is not UploadStatus.UPLOADING
-                or expires_at is None
-                or expires_at > now
-            ):
-                return Transition(upload=current, events=(), changed=False)
-            return fail(current, FailureCode.EXPIRED, "the upload URL expired unused", now)
-
-        return await self._mutate_if(upload_id, expire)
+        transition = await self._mutate(
+            upload_id, lambda current: expire(current, self.clock.now())
+        )
+        return transition.changed
 
     async def abandon_upload(self, upload_id: str, *, created_before: datetime) -> bool:
         """FAILED (``provider_error``) if still UPLOADING without a provider slot and created
@@ -417,60 +403,26 @@ class MediaService:
 
         True if this call failed it.
         """
-
-        def abandon(current: MediaUpload) -> Transition:
-            if (
-                current.status is not UploadStatus.UPLOADING
-                or current.provider_upload_id is not None
-                or current.created_at >= created_before
-            ):
-                return Transition(upload=current, events=(), changed=False)
-            reason = "no provider upload slot was ever recorded for this upload"
-            return fail(current, FailureCode.PROVIDER_ERROR, reason, self.clock.now())
-
-        return await self._mutate_if(upload_id, abandon)
-
-    async def _mutate_if(self, upload_id: str, change: _Change) -> bool:
-        """:meth:`_mutate`, telling whether the stored attempt changed anything."""
-        changed = False
-
-        def tracked(current: MediaUpload) -> Transition:
-            nonlocal changed
-            transition = change(current)
-            changed = transition.changed
-            return transition
-
-        await self._mutate(upload_id, tracked)
-        return changed
+        transition = await self._mutate(
+            upload_id, lambda current: abandon(current, created_before, self.clock.now())
+        )
+        return transition.changed
 
     async def _attach_ticket(self, upload: MediaUpload, ticket: DirectUploadTicket) -> MediaUpload:
-        def attach(current: MediaUpload) -> Transition:
-            changes: dict[str, Any] = {
-                "provider_upload_id": current.provider_upload_id or ticket.provider_upload_id,
-                "playback_id": current.playback_id or ticket.playback_id,
-                "provider_asset_id": current.provider_asset_id or ticket.asset_id,
-                "upload_expires_at": ticket.expires_at,
-            }
-            if all(getattr(current, name) == value for name, value in changes.items()):
-                return Transition(upload=current, events=(), changed=False)
-            updated = attrs.evolve(current, version=current.version + 1, **changes)
-            return Transition(upload=updated, events=(), changed=True)
-
         # The record was written a moment ago: start from it rather than read it back.
-        return await self._mutate(upload.id, attach, known=upload)
+        transition = await self._mutate(
+            upload.id, lambda current: _with_slot(current, ticket), known=upload
+        )
+        return transition.upload
 
     async def _mutate(
-        self,
-        upload_id: str,
-        change: _Change,
-        *,
-        delivery: DeliveryKey | None = None,
-        known: MediaUpload | None = None,
-    ) -> MediaUpload:
+        self, upload_id: str, change: _Change, *, known: MediaUpload | None = None
+    ) -> Transition:
         """Read, change and store one upload, retrying from a fresh read on a lost race.
 
         ``known`` is a version believed current; the first attempt starts from it (saving a
-        read), and a lost race falls back to reading.
+        read), and a lost race falls back to reading. Returns the transition stored (or the
+        no-op one).
         """
         for _ in range(self.max_update_attempts):
             current = known if known is not None else await self.repository.get(upload_id)
@@ -479,17 +431,13 @@ class MediaService:
                 raise UploadNotFound(f"upload {upload_id} does not exist")
             transition = change(current)
             if not transition.changed:
-                return current
-            stored = transition.upload
-            assert stored.version == current.version + 1, "a change is the next version"
+                return transition
             try:
-                await self.repository.update(
-                    stored, expected_version=current.version, delivery=delivery
-                )
+                await self.repository.update(transition.upload, expected_version=current.version)
             except VersionConflict:
                 continue
             await self._publish(transition.events)
-            return stored
+            return transition
         raise VersionConflict(f"upload {upload_id} kept changing; gave up after retries")
 
     async def receive_webhook(
@@ -519,11 +467,11 @@ class MediaService:
     ) -> tuple[WebhookOutcome, MediaUpload | None]:
         """Apply a provider event at most once, through the state machine.
 
-        Safe under concurrent deliveries: the repository stores the delivery key and the new
-        state in one atomic write guarded by the version read (:meth:`MediaRepository.
-        write_event`), and a lost race is retried from a fresh read. No separate "seen
-        before?" read: applying an event twice changes nothing, so a duplicate ends as
-        DUPLICATE in that write.
+        Read, decide, write: find the upload the event refers to, apply the state machine, and
+        record the delivery with the change in one write guarded by the version read
+        (:meth:`MediaRepository.record_delivery`); a lost race is retried from a fresh read.
+        Safe under concurrent deliveries, with no separate "seen before?" read: applying an
+        event twice changes nothing, so a duplicate ends as DUPLICATE in that write.
         """
         return await self._apply_provider_event(event, self.clock.now())
 
@@ -535,23 +483,22 @@ class MediaService:
         for attempt in range(self.max_update_attempts):
             if attempt:
                 now = self.clock.now()
-
-            def decide(upload: MediaUpload, now: datetime = now) -> Transition | None:
-                if upload.provider != event.provider:
-                    return None
-                return apply_event(upload, event, now)
-
-            write = await self.repository.write_event(event, decide, key, now)
-            outcome = write.outcome
-            if outcome is EventWriteOutcome.CONFLICT:
-                continue
-            if outcome is EventWriteOutcome.UNKNOWN:
+            found = await self.repository.find_for_event(event)
+            # An upload belongs to the provider that created it: another's event is not its.
+            if found is None or found.provider != event.provider:
                 return WebhookOutcome.UNKNOWN_UPLOAD, None
-            if outcome is EventWriteOutcome.APPLIED:
-                assert write.transition is not None
-                await self._publish(write.transition.events)
-                return WebhookOutcome.APPLIED, write.transition.upload
-            return _WEBHOOK_OUTCOMES[outcome], write.found
+            transition = apply_event(found, event, now)
+            change = transition.upload if transition.changed else None
+            try:
+                await self.repository.record_delivery(key, now, change=change)
+            except VersionConflict:
+                continue
+            except DuplicateDelivery:
+                return WebhookOutcome.DUPLICATE, found
+            if change is None:
+                return WebhookOutcome.UNCHANGED, found
+            await self._publish(transition.events)
+            return WebhookOutcome.APPLIED, change
         raise VersionConflict(f"event {event.delivery_id} lost every race; gave up after retries")
 
     async def get_status(self, owner_id: str, id_or_playback_id: str) -> MediaUpload:
@@ -574,7 +521,10 @@ class MediaService:
     async def cancel_upload(self, owner_id: str, id_or_playback_id: str) -> MediaUpload:
         """Cancel an unfinished upload: FAILED with code ``cancelled``, and the slot closed."""
         upload = await self.get_status(owner_id, id_or_playback_id)
-        stored = await self._mutate(upload.id, lambda current: cancel(current, self.clock.now()))
+        transition = await self._mutate(
+            upload.id, lambda current: cancel(current, self.clock.now())
+        )
+        stored = transition.upload
         try:
             if stored.status is UploadStatus.FAILED and upload.status is UploadStatus.UPLOADING:
                 await self.provider.cancel_upload(stored)
@@ -637,3 +587,13 @@ class MediaService:
             await self.publisher.publish(events)
         except Exception:  # a subscriber's bug must not undo a committed change
             log.exception("publishing domain events failed")
+
+
+def _with_slot(upload: MediaUpload, ticket: DirectUploadTicket) -> Transition:
+    return attach_slot(
+        upload,
+        provider_upload_id=ticket.provider_upload_id,
+        playback_id=ticket.playback_id,
+        asset_id=ticket.asset_id,
+        expires_at=ticket.expires_at,
+    )

@@ -155,3 +155,49 @@ def cancel(upload: MediaUpload, now: datetime) -> Transition:
     if upload.is_terminal:
         raise NotCancellable(f"upload {upload.id} is already {upload.status.value}")
     return fail(upload, FailureCode.CANCELLED, "cancelled by the owner", now)
+
+
+def expire(upload: MediaUpload, now: datetime) -> Transition:
+    """FAILED (``expired``) if still UPLOADING once its upload URL has expired; else no-op."""
+    expires_at = upload.upload_expires_at
+    if upload.status is not UploadStatus.UPLOADING or expires_at is None or expires_at > now:
+        return _unchanged(upload)
+    return fail(upload, FailureCode.EXPIRED, "the upload URL expired unused", now)
+
+
+def abandon(upload: MediaUpload, created_before: datetime, now: datetime) -> Transition:
+    """FAILED (``provider_error``) if still UPLOADING without a provider slot and created
+    before ``created_before``: its create died between our first write and the last."""
+    if (
+        upload.status is not UploadStatus.UPLOADING
+        or upload.provider_upload_id is not None
+        or upload.created_at >= created_before
+    ):
+        return _unchanged(upload)
+    reason = "no provider upload slot was ever recorded for this upload"
+    return fail(upload, FailureCode.PROVIDER_ERROR, reason, now)
+
+
+def attach_slot(
+    upload: MediaUpload,
+    *,
+    provider_upload_id: str,
+    playback_id: str | None,
+    asset_id: str | None,
+    expires_at: datetime,
+) -> Transition:
+    """Record the provider's upload slot; ids the upload already knows are kept.
+
+    No events: the upload stays UPLOADING, and its creation is announced once the slot is stored.
+    """
+    updated = attrs.evolve(
+        upload,
+        provider_upload_id=upload.provider_upload_id or provider_upload_id,
+        playback_id=upload.playback_id or playback_id,
+        provider_asset_id=upload.provider_asset_id or asset_id,
+        upload_expires_at=expires_at,
+    )
+    if updated == upload:
+        return _unchanged(upload)
+    updated = attrs.evolve(updated, version=upload.version + 1)
+    return Transition(upload=updated, events=(), changed=True)

@@ -34,7 +34,7 @@ from media_core.model import FailureCode, MediaUpload, UploadStatus, Visibility
 from media_core.ports import MediaRepository
 from media_core.reconcile import Reconciler, ReconcileSettings
 from media_core.services import MediaService, RequestUpload
-from tests.support.fakes import ScriptedVideoProvider
+from tests.support.fakes import FrozenClock, ScriptedVideoProvider
 from tests.support.faults import (
     LOST_ANSWER_KINDS,
     FakeMuxApi,
@@ -44,7 +44,6 @@ from tests.support.faults import (
 from tests.support.processes import fresh_postgres_database
 from tests.support.repositories import (
     T0,
-    FrozenClock,
     open_repository,
 )
 from tests.support.service import RunningService, running_service, service_settings

@@ -29,11 +29,10 @@ from media_core.model import FailureCode, MediaUpload, UploadStatus
 from media_core.ports import DeliveryKey, DirectUploadTicket, IdempotencyRecord, MediaRepository
 from media_core.reconcile import Reconciler, ReconcileSettings
 from media_core.services import MediaService
-from tests.support.fakes import ScriptedVideoProvider
+from tests.support.fakes import FrozenClock, ScriptedVideoProvider
 from tests.support.processes import run_cli
 from tests.support.repositories import (
     T0,
-    FrozenClock,
     make_upload,
     open_repository,
     postgres_engine,
@@ -79,9 +78,7 @@ def service_for(
 async def repository(backend: tuple[str, str | None], tmp_path: Path) -> AsyncIterator[Any]:
     """An empty repository on each backend."""
     name, schema = backend
-    async with open_repository(
-        name, tmp_path=tmp_path, postgres_schema=schema, clock=FrozenClock(NOW)
-    ) as repo:
+    async with open_repository(name, tmp_path=tmp_path, postgres_schema=schema) as repo:
         yield repo
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,34 +15,23 @@ from adapters.repositories.sql import SqlAlchemyMediaRepository
 from media_core.errors import Conflict, DuplicateDelivery, InvalidInput, VersionConflict
 from media_core.events import ProviderEvent, ProviderEventKind
 from media_core.model import FailureCode, MediaUpload, UploadMetadata, UploadStatus
-from media_core.ports import DeliveryKey, EventWriteOutcome
-from media_core.state_machine import Transition, apply_event
+from media_core.ports import DeliveryKey
+from media_core.state_machine import apply_event
+from tests.strategies import stored_uploads
 from tests.support.repositories import (
     T0,
-    FrozenClock,
     make_upload,
     open_repository,
-    stored_uploads,
 )
 
 Repository = InMemoryMediaRepository | SqlAlchemyMediaRepository
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
-    """The time the repository stamps deliveries with."""
-    return FrozenClock()
-
-
-@pytest.fixture
-async def repository(
-    backend: tuple[str, str | None], tmp_path: Path, clock: FrozenClock
-) -> AsyncIterator[Repository]:
+async def repository(backend: tuple[str, str | None], tmp_path: Path) -> AsyncIterator[Repository]:
     """An empty repository on the backend under test."""
     name, schema = backend
-    async with open_repository(
-        name, tmp_path=tmp_path, postgres_schema=schema, clock=clock
-    ) as repo:
+    async with open_repository(name, tmp_path=tmp_path, postgres_schema=schema) as repo:
         assert isinstance(repo, InMemoryMediaRepository | SqlAlchemyMediaRepository)
         yield repo
 
@@ -217,19 +206,21 @@ async def test_update_of_a_missing_upload_is_a_conflict(repository: Repository) 
     assert await repository.get("gone") is None
 
 
-async def test_update_with_a_delivery_records_it_once(
-    repository: Repository, clock: FrozenClock
-) -> None:
-    """The delivery is recorded with the update; the same delivery again is refused whole."""
+async def test_record_delivery_with_a_change_stores_both_once(repository: Repository) -> None:
+    """The change and its delivery are stored together; the same delivery again is refused
+    whole, whatever change it brings."""
     upload = make_upload()
     await repository.add(upload)
     assert not await repository.has_delivery(KEY)
-    stored = await repository.update(_processing(upload, 10), expected_version=0, delivery=KEY)
+    change = _next(upload, 10)
+    await repository.record_delivery(KEY, T0, change=change)
     assert await repository.has_delivery(KEY)
+    assert await repository.get(upload.id) == change
     with pytest.raises(DuplicateDelivery):
-        await repository.update(_processing(stored, 90), expected_version=1, delivery=KEY)
-    assert await repository.get(upload.id) == stored
-    assert not await repository.record_delivery(KEY, clock.now())
+        await repository.record_delivery(KEY, T0, change=_next(change, 90))
+    with pytest.raises(DuplicateDelivery):
+        await repository.record_delivery(KEY, T0)
+    assert await repository.get(upload.id) == change
 
 
 async def test_a_version_conflict_leaves_the_delivery_unrecorded(repository: Repository) -> None:
@@ -238,12 +229,25 @@ async def test_a_version_conflict_leaves_the_delivery_unrecorded(repository: Rep
     await repository.add(upload)
     winner = await repository.update(_processing(upload, 10), expected_version=0)
     with pytest.raises(VersionConflict):
-        await repository.update(_processing(upload, 50), expected_version=0, delivery=KEY)
+        await repository.record_delivery(KEY, T0, change=_next(upload, 50))
     assert not await repository.has_delivery(KEY)
     assert await repository.get(upload.id) == winner
-    retried = await repository.update(_processing(winner, 50), expected_version=1, delivery=KEY)
+    retried = _next(winner, 50)
+    await repository.record_delivery(KEY, T0, change=retried)
+    assert await repository.get(upload.id) == retried
     assert retried.version == 2
     assert await repository.has_delivery(KEY)
+
+
+async def test_a_change_to_a_missing_upload_is_a_conflict_and_records_nothing(
+    repository: Repository,
+) -> None:
+    """An upload deleted since it was read is not re-created, and its delivery not recorded."""
+    upload = make_upload("gone")
+    with pytest.raises(VersionConflict):
+        await repository.record_delivery(KEY, T0, change=_next(upload, 10))
+    assert await repository.get("gone") is None
+    assert not await repository.has_delivery(KEY)
 
 
 async def test_a_unique_key_clash_on_update_writes_nothing(repository: Repository) -> None:
@@ -252,191 +256,81 @@ async def test_a_unique_key_clash_on_update_writes_nothing(repository: Repositor
     upload = make_upload()
     await repository.add(other)
     await repository.add(upload)
+    taken = attrs.evolve(upload, playback_id="pb-1", version=1)
     with pytest.raises(Conflict):
-        await repository.update(
-            attrs.evolve(upload, playback_id="pb-1"), expected_version=0, delivery=KEY
-        )
+        await repository.update(taken, expected_version=0)
+    with pytest.raises(Conflict):
+        await repository.record_delivery(KEY, T0, change=taken)
     assert await repository.get(upload.id) == upload
     assert not await repository.has_delivery(KEY)
 
 
-def _next(upload: MediaUpload, progress: int) -> Transition:
+def _next(upload: MediaUpload, progress: int) -> MediaUpload:
     """The change a PROCESSING event with ``progress`` makes, as the state machine makes it."""
     event = attrs.evolve(_event(upload_id=upload.id), progress=progress)
-    return apply_event(upload, event, T0 + timedelta(minutes=1))
-
-
-class _Decisions:
-    """A ``decide`` function that remembers what it was shown."""
-
-    def __init__(self, answer: Callable[[MediaUpload], Transition | None]) -> None:
-        self.answer = answer
-        self.seen: list[MediaUpload] = []
-
-    def __call__(self, upload: MediaUpload) -> Transition | None:
-        self.seen.append(upload)
-        return self.answer(upload)
-
-
-async def test_write_event_stores_the_change_with_the_delivery_once(
-    repository: Repository,
-) -> None:
-    """APPLIED stores the next version and the delivery; the same delivery again writes
-    nothing (DUPLICATE), whatever the decision."""
-    upload = make_upload()
-    await repository.add(upload)
-    decide = _Decisions(lambda current: _next(current, 10))
-    written = await repository.write_event(_event(upload_id=upload.id), decide, KEY, T0)
-    assert written.outcome is EventWriteOutcome.APPLIED
-    assert decide.seen == [upload]
-    assert written.found == upload
-    assert written.transition is not None
-    stored = await repository.get(upload.id)
-    assert stored == written.transition.upload
-    assert stored is not None
-    assert stored.version == 1
-    assert stored.progress == 10
-    assert await repository.has_delivery(KEY)
-    again = await repository.write_event(
-        _event(upload_id=upload.id), _Decisions(lambda current: _next(current, 50)), KEY, T0
-    )
-    assert again.outcome is EventWriteOutcome.DUPLICATE
-    assert again.found == stored
-    assert await repository.get(upload.id) == stored
+    transition = apply_event(upload, event, T0 + timedelta(minutes=1))
+    assert transition.changed
+    return transition.upload
 
 
 @pytest.mark.parametrize("replace", [False, True], ids=["kept", "replaced"])
-async def test_write_event_stores_kept_and_replaced_metadata_and_times(
+async def test_a_change_stores_kept_and_replaced_metadata_and_times(
     repository: Repository, replace: bool
 ) -> None:
     """What a change keeps (metadata, times) and what it replaces both read back as the new
-    version: the SQLite store writes kept values from their stored text, replaced ones anew."""
+    version."""
     upload = make_upload(
         metadata=UploadMetadata(title="Mine", description="d", extra={"k": "v", "é": "ü"}),
         upload_expires_at=T0 + timedelta(hours=1),
     )
     await repository.add(upload)
-
-    def change(current: MediaUpload) -> Transition:
-        moved = _next(current, 30)
-        if not replace:
-            return moved
-        updated = attrs.evolve(
-            moved.upload,
+    change = _next(upload, 30)
+    if replace:
+        change = attrs.evolve(
+            change,
             metadata=UploadMetadata(title="Theirs", extra={"n": "1"}),
             upload_expires_at=T0 + timedelta(hours=2),
-            created_at=current.created_at + timedelta(seconds=1),
+            created_at=upload.created_at + timedelta(seconds=1),
         )
-        return attrs.evolve(moved, upload=updated)
-
-    written = await repository.write_event(_event(upload_id=upload.id), change, KEY, T0)
-    assert written.outcome is EventWriteOutcome.APPLIED
-    assert written.transition is not None
+    await repository.record_delivery(KEY, T0, change=change)
     stored = await repository.get(upload.id)
-    assert stored == written.transition.upload
+    assert stored == change
     assert stored is not None
     assert stored.metadata.title == ("Theirs" if replace else "Mine")
 
 
-async def test_write_event_records_an_unchanging_delivery_once(repository: Repository) -> None:
-    """A decision that changes nothing records the delivery (UNCHANGED), then DUPLICATE."""
-    upload = make_upload()
-    await repository.add(upload)
-
-    def unchanged(current: MediaUpload) -> Transition:
-        return Transition(upload=current, events=(), changed=False)
-
-    first = await repository.write_event(_event(upload_id=upload.id), unchanged, KEY, T0)
-    second = await repository.write_event(_event(upload_id=upload.id), unchanged, KEY, T0)
-    assert (first.outcome, second.outcome) == (
-        EventWriteOutcome.UNCHANGED,
-        EventWriteOutcome.DUPLICATE,
-    )
-    assert await repository.has_delivery(KEY)
-    assert await repository.get(upload.id) == upload
-
-
-async def test_write_event_for_no_upload_of_ours_writes_nothing(repository: Repository) -> None:
-    """No upload found, or the decision says it is not the event's: UNKNOWN, nothing recorded."""
-    upload = make_upload(provider_upload_id="pu-1")
-    await repository.add(upload)
-    missing = await repository.write_event(
-        _event(upload_id="nope"), _Decisions(lambda current: _next(current, 10)), KEY, T0
-    )
-    assert missing.outcome is EventWriteOutcome.UNKNOWN
-    assert missing.found is None
-    refused = await repository.write_event(
-        _event(upload_id=upload.id), _Decisions(lambda _: None), KEY, T0
-    )
-    assert refused.outcome is EventWriteOutcome.UNKNOWN
-    assert refused.found == upload
-    assert not await repository.has_delivery(KEY)
-    assert await repository.get(upload.id) == upload
-
-
-async def test_write_event_finds_the_upload_by_the_providers_references(
+async def test_a_delivery_without_a_change_is_recorded_once_per_provider_and_id(
     repository: Repository,
 ) -> None:
-    """Without our id (or with one that matches nothing) the provider's ids find the upload."""
-    upload = make_upload(provider_upload_id="pu-1")
-    await repository.add(upload)
-    events = (_event(provider_upload_id="pu-1"), _event(upload_id="x", provider_upload_id="pu-1"))
-    for progress, event in enumerate(events, start=1):
-        decide = _Decisions(lambda current, progress=progress: _next(current, progress * 10))
-        key = DeliveryKey(provider="fake", delivery_id=f"d-{progress}")
-        written = await repository.write_event(event, decide, key, T0)
-        assert decide.seen[0].id == upload.id
-        assert written.outcome is EventWriteOutcome.APPLIED
-    stored = await repository.get(upload.id)
-    assert stored is not None
-    assert (stored.progress, stored.version) == (20, 2)
-
-
-async def test_write_event_that_takes_a_unique_key_writes_nothing(repository: Repository) -> None:
-    """A change that takes another upload's playback id raises Conflict; no delivery stays."""
-    await repository.add(make_upload(playback_id="pb-1"))
+    """A delivery is recorded once; the same id from another provider is another delivery."""
     upload = make_upload()
     await repository.add(upload)
-
-    def take(current: MediaUpload) -> Transition:
-        taken = attrs.evolve(current, playback_id="pb-1", version=current.version + 1)
-        return Transition(upload=taken, events=(), changed=True)
-
-    with pytest.raises(Conflict):
-        await repository.write_event(_event(upload_id=upload.id), take, KEY, T0)
-    assert await repository.get(upload.id) == upload
-    assert not await repository.has_delivery(KEY)
-
-
-async def test_record_delivery_is_true_once_per_provider_and_id(repository: Repository) -> None:
-    """A delivery is recorded once; the same id from another provider is another delivery."""
-    assert await repository.record_delivery(KEY, T0)
-    assert not await repository.record_delivery(KEY, T0 + timedelta(hours=1))
+    await repository.record_delivery(KEY, T0)
+    with pytest.raises(DuplicateDelivery):
+        await repository.record_delivery(KEY, T0 + timedelta(hours=1))
     other = DeliveryKey(provider="mux", delivery_id=KEY.delivery_id)
     assert not await repository.has_delivery(other)
-    assert await repository.record_delivery(other, T0)
+    await repository.record_delivery(other, T0)
     assert await repository.has_delivery(KEY)
     assert await repository.has_delivery(other)
+    assert await repository.get(upload.id) == upload
 
 
-async def test_prune_forgets_only_deliveries_older_than_the_cutoff(
-    repository: Repository, clock: FrozenClock
-) -> None:
-    """Pruning uses the time each delivery was received, from ``update`` as from ``record``."""
+async def test_prune_forgets_only_deliveries_older_than_the_cutoff(repository: Repository) -> None:
+    """Pruning uses the time each delivery was received, with a change or without one."""
     upload = make_upload()
     await repository.add(upload)
     old = DeliveryKey(provider="fake", delivery_id="old")
     await repository.record_delivery(old, T0 - timedelta(hours=80))
-    clock.now_value = T0 - timedelta(hours=73)
-    via_update = DeliveryKey(provider="fake", delivery_id="via-update")
-    await repository.update(_processing(upload, 5), expected_version=0, delivery=via_update)
+    with_change = DeliveryKey(provider="fake", delivery_id="with-change")
+    await repository.record_delivery(with_change, T0 - timedelta(hours=73), change=_next(upload, 5))
     recent = DeliveryKey(provider="fake", delivery_id="recent")
     await repository.record_delivery(
         recent, (T0 - timedelta(hours=71)).astimezone(timezone(timedelta(hours=-3)))
     )
     assert await repository.prune_deliveries(T0 - timedelta(hours=72)) == 2
     assert not await repository.has_delivery(old)
-    assert not await repository.has_delivery(via_update)
+    assert not await repository.has_delivery(with_change)
     assert await repository.has_delivery(recent)
     assert await repository.prune_deliveries(T0 - timedelta(hours=72)) == 0
 

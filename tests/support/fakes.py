@@ -13,15 +13,12 @@ from datetime import UTC, datetime, timedelta
 import attrs
 
 from media_core.errors import VersionConflict
-from media_core.event_writes import write_event_in_steps
 from media_core.events import DomainEvent, ProviderEvent
 from media_core.model import MediaUpload, Page, UploadProtocol
 from media_core.ports import (
     DeliveryKey,
     DirectUploadRequest,
     DirectUploadTicket,
-    EventDecision,
-    EventWrite,
     MediaRepository,
     Playback,
     RateDecision,
@@ -30,20 +27,20 @@ from media_core.ports import (
 START = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 
 
-class FixedClock:
-    """A ``Clock`` that stands still until a test advances it."""
+@attrs.define
+class FrozenClock:
+    """A ``Clock`` that stands still until a test moves it (the one fake clock of the suite)."""
 
-    def __init__(self, start: datetime = START) -> None:
-        self.current = start
+    now_value: datetime = START
 
     def now(self) -> datetime:
         """The current fake time."""
-        return self.current
+        return self.now_value
 
-    def advance(self, seconds: float) -> datetime:
-        """Move time forward by ``seconds`` and return the new time."""
-        self.current += timedelta(seconds=seconds)
-        return self.current
+    def advance(self, delta: timedelta) -> datetime:
+        """Move time forward by ``delta`` and return the new time."""
+        self.now_value += delta
+        return self.now_value
 
 
 class SequentialIds:
@@ -161,11 +158,12 @@ class ScriptedVideoProvider:
 
 
 class ConflictingRepository:
-    """Wraps a ``MediaRepository``; the next ``conflicts`` updates lose a race.
+    """Wraps a ``MediaRepository``; the next ``conflicts`` guarded writes lose a race.
 
     Losing means what it means in production: another writer stores the upload first (its
-    version goes up by one in the inner repository), then this update raises ``VersionConflict``,
-    so a retry reads a genuinely newer version.
+    version goes up by one in the inner repository), then this write raises ``VersionConflict``,
+    so a retry reads a genuinely newer version. Both guarded writes count: ``update`` and a
+    ``record_delivery`` with a change.
 
     With ``stale_delivery_check``, ``has_delivery`` answers False as a check made just before
     another instance committed the same delivery would; the atomic write must then catch it.
@@ -177,30 +175,29 @@ class ConflictingRepository:
         self.inner = inner
         self.conflicts = conflicts
         self.stale_delivery_check = stale_delivery_check
-        self.update_calls = 0
+        self.write_calls = 0
 
-    async def update(
-        self, upload: MediaUpload, *, expected_version: int, delivery: DeliveryKey | None = None
-    ) -> MediaUpload:
-        """Raise ``VersionConflict`` while conflicts remain (bumping the stored version)."""
-        self.update_calls += 1
+    async def _maybe_lose(self, upload_id: str) -> None:
+        self.write_calls += 1
         if self.conflicts > 0:
             self.conflicts -= 1
-            current = await self.inner.get(upload.id)
+            current = await self.inner.get(upload_id)
             assert current is not None
             await self.inner.update(current, expected_version=current.version)
             raise VersionConflict("another writer won")
-        return await self.inner.update(upload, expected_version=expected_version, delivery=delivery)
 
-    async def write_event(
-        self,
-        event: ProviderEvent,
-        decide: EventDecision,
-        delivery: DeliveryKey,
-        received_at: datetime,
-    ) -> EventWrite:
-        """In steps, through this wrapper's own ``update`` (so that it can lose races)."""
-        return await write_event_in_steps(self, event, decide, delivery, received_at)
+    async def update(self, upload: MediaUpload, *, expected_version: int) -> MediaUpload:
+        """Raise ``VersionConflict`` while conflicts remain (bumping the stored version)."""
+        await self._maybe_lose(upload.id)
+        return await self.inner.update(upload, expected_version=expected_version)
+
+    async def record_delivery(
+        self, delivery: DeliveryKey, received_at: datetime, *, change: MediaUpload | None = None
+    ) -> None:
+        """A change may lose its race as ``update`` does; then delegate."""
+        if change is not None:
+            await self._maybe_lose(change.id)
+        await self.inner.record_delivery(delivery, received_at, change=change)
 
     async def add(self, upload: MediaUpload) -> None:
         """Delegate."""
@@ -217,10 +214,6 @@ class ConflictingRepository:
     async def find_for_event(self, event: ProviderEvent) -> MediaUpload | None:
         """Delegate."""
         return await self.inner.find_for_event(event)
-
-    async def record_delivery(self, delivery: DeliveryKey, received_at: datetime) -> bool:
-        """Delegate."""
-        return await self.inner.record_delivery(delivery, received_at)
 
     async def has_delivery(self, delivery: DeliveryKey) -> bool:
         """Delegate, or answer False when the check is made stale on purpose."""

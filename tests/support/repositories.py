@@ -10,16 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import string
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
-from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.repositories.memory import InMemoryMediaRepository
@@ -30,8 +28,8 @@ from adapters.repositories.sql import (
     create_engine,
     upgrade,
 )
-from media_core.model import FailureCode, MediaUpload, UploadMetadata, UploadStatus, Visibility
-from media_core.ports import Clock, MediaRepository
+from media_core.model import MediaUpload, UploadMetadata, Visibility
+from media_core.ports import MediaRepository
 from tests.conftest import need
 
 POSTGRES_URL_VARIABLE = "MEDIA_TEST_POSTGRES_URL"
@@ -98,7 +96,6 @@ async def open_repository(
     *,
     tmp_path: Path,
     postgres_schema: str | None = None,
-    clock: Clock | None = None,
     **engine_options: Any,
 ) -> AsyncIterator[MediaRepository]:
     """A repository on ``backend`` (one of :data:`BACKENDS`), empty, closed afterwards.
@@ -107,7 +104,7 @@ async def open_repository(
     ``postgres`` backend; its tables are emptied first.
     """
     if backend == "memory":
-        yield InMemoryMediaRepository(clock=clock)
+        yield InMemoryMediaRepository()
         return
     pool: DriverPool | None = None
     if backend == "sqlite":
@@ -120,26 +117,11 @@ async def open_repository(
         # As the service runs it: the hot statements on a driver pool.
         pool = create_driver_pool(postgres_url(), size=2, search_path=postgres_schema)
     try:
-        yield SqlAlchemyMediaRepository(engine, clock=clock, driver_pool=pool)
+        yield SqlAlchemyMediaRepository(engine, driver_pool=pool)
     finally:
         if pool is not None:
             await pool.close()
         await engine.dispose()
-
-
-@attrs.define
-class FrozenClock:
-    """A clock that says ``now`` until a test moves it."""
-
-    now_value: datetime = T0
-
-    def now(self) -> datetime:
-        """The current (test) time."""
-        return self.now_value
-
-    def advance(self, delta: timedelta) -> None:
-        """Move the time forward by ``delta``."""
-        self.now_value += delta
 
 
 def make_upload(
@@ -158,68 +140,3 @@ def make_upload(
         updated_at=T0,
     )
     return attrs.evolve(upload, **changes)
-
-
-# Text as the policy lets it through: no NUL (PostgreSQL text and JSON refuse it), no surrogates.
-_texts = st.text(
-    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
-    max_size=40,
-)
-_identifiers = st.text(
-    alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=30
-)
-_zones = st.sampled_from(
-    [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
-)
-_instants = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=_zones
-)
-_durations = st.floats(min_value=0, max_value=10**6, allow_nan=False, allow_infinity=False)
-
-
-@st.composite
-def stored_uploads(draw: st.DrawFn) -> MediaUpload:
-    """Any valid upload in any state, every optional field maybe set, timestamps in any zone.
-
-    Unique keys (id, playback id, provider upload id) are made unique per draw, so many examples
-    can share one repository.
-    """
-    status = draw(st.sampled_from(UploadStatus))
-    tag = uuid.uuid4().hex[:12]
-
-    def optional() -> bool:
-        return draw(st.booleans())
-
-    ready = status is UploadStatus.READY
-    return MediaUpload(
-        id=f"{draw(_identifiers)}-{tag}",
-        owner_id=draw(_identifiers),
-        provider=draw(st.sampled_from(["fake", "mux", "cloudflare"])),
-        file_name=draw(_texts),
-        file_size=draw(st.integers(min_value=0, max_value=2**62)),
-        mime_type=draw(st.sampled_from(["video/mp4", "video/quicktime", "video/webm"])),
-        metadata=UploadMetadata(
-            title=draw(_texts),
-            description=draw(_texts),
-            visibility=draw(st.sampled_from(Visibility)),
-            extra=draw(st.dictionaries(_identifiers, _texts, max_size=3)),
-        ),
-        created_at=draw(_instants),
-        updated_at=draw(_instants),
-        status=status,
-        progress=draw(st.integers(min_value=0, max_value=100)),
-        provider_upload_id=f"pu-{tag}" if optional() else None,
-        provider_asset_id=draw(st.none() | _identifiers),
-        playback_id=f"pb-{tag}" if ready or optional() else None,
-        upload_expires_at=draw(st.none() | _instants),
-        duration=draw(_durations) if ready else draw(st.none() | _durations),
-        thumbnail_url=draw(st.none() | _texts),
-        aspect_ratio=draw(st.none() | st.sampled_from(["16:9", "4:3"])),
-        failure_code=draw(st.sampled_from(FailureCode))
-        if status is UploadStatus.FAILED
-        else draw(st.none() | st.sampled_from(FailureCode)),
-        failure_reason=draw(st.none() | _texts),
-        ready_at=draw(st.none() | _instants),
-        uploaded_at=draw(st.none() | _instants),
-        version=draw(st.integers(min_value=0, max_value=10**6)),
-    )

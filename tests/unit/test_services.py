@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -44,8 +44,8 @@ from tests.support.fakes import (
     START,
     ConflictingRepository,
     ExplodingPublisher,
-    FixedClock,
     FixedRateLimiter,
+    FrozenClock,
     RecordingPublisher,
     ScriptedVideoProvider,
     SequentialIds,
@@ -59,7 +59,7 @@ class World:
     """A service and every collaborator a test may look at or steer."""
 
     service: MediaService
-    clock: FixedClock
+    clock: FrozenClock
     provider: ScriptedVideoProvider
     repository: InMemoryMediaRepository
     publisher: RecordingPublisher
@@ -83,8 +83,8 @@ def make_world(
     **service_options: Any,
 ) -> World:
     """Wire a MediaService over the in-memory repository and the fakes."""
-    clock = FixedClock()
-    repository = InMemoryMediaRepository(clock=clock)
+    clock = FrozenClock()
+    repository = InMemoryMediaRepository()
     recording = RecordingPublisher()
     scripted = provider or ScriptedVideoProvider()
     port: MediaRepository = repository
@@ -144,7 +144,7 @@ def event(kind: ProviderEventKind, upload_id: str | None = "up1", **changes: Any
 async def ready_upload(world: World) -> MediaUpload:
     """Create an upload for alice and bring it to READY."""
     slot = await world.service.request_upload("alice", COMMAND)
-    world.clock.advance(5)
+    world.clock.advance(timedelta(seconds=5))
     outcome, upload = await world.service.apply_provider_event(
         event(ProviderEventKind.READY, slot.upload.id)
     )
@@ -247,7 +247,7 @@ async def test_rate_limited_request_raises_and_stores_nothing() -> None:
 
 async def test_real_rate_limiter_refuses_the_request_over_the_burst() -> None:
     """With the in-memory GCRA limiter (burst 1), the second request in a row is refused."""
-    clock = FixedClock()
+    clock = FrozenClock()
     limiter = InMemoryRateLimiter(rate=1, period=60, burst=1, clock=clock)
     world = make_world(rate_limiter=limiter)
     world.service.clock = clock
@@ -282,7 +282,7 @@ async def test_provider_failure_leaves_the_record_failed_and_reraises(error: Exc
 async def test_processing_event_is_applied_stored_and_published(world: World) -> None:
     """A first PROCESSING event moves the stored upload on, bumps its version, publishes."""
     slot = await world.service.request_upload("alice", COMMAND)
-    world.clock.advance(3)
+    world.clock.advance(timedelta(seconds=3))
     outcome, upload = await world.service.apply_provider_event(
         event(ProviderEventKind.PROCESSING, progress=25)
     )
@@ -416,7 +416,7 @@ async def test_lost_race_on_a_webhook_is_retried_from_a_fresh_read() -> None:
         event(ProviderEventKind.PROCESSING, progress=10)
     )
     assert outcome is WebhookOutcome.APPLIED
-    assert racing.update_calls == 2
+    assert racing.write_calls == 2
     assert upload is not None
     assert upload.version == version + 2
     assert await world.stored("up1") == upload
@@ -431,7 +431,7 @@ async def test_webhook_that_loses_every_race_raises_version_conflict() -> None:
     world.service.repository = racing
     with pytest.raises(VersionConflict):
         await world.service.apply_provider_event(event(ProviderEventKind.PROCESSING))
-    assert racing.update_calls == 3
+    assert racing.write_calls == 3
     assert (await world.stored("up1")).status is UploadStatus.UPLOADING
 
 
@@ -443,7 +443,7 @@ async def test_lost_race_on_cancel_is_retried() -> None:
     world.service.repository = racing
     cancelled = await world.service.cancel_upload("alice", "up1")
     assert cancelled.failure_code is FailureCode.CANCELLED
-    assert racing.update_calls == 2
+    assert racing.write_calls == 2
 
 
 async def test_delivery_committed_by_another_instance_during_the_check_is_a_duplicate(
@@ -503,7 +503,7 @@ async def test_list_uploads_pages_newest_first(world: World) -> None:
     """The owner's uploads come newest first, a page at a time, without others' uploads."""
     for _ in range(3):
         await world.service.request_upload("alice", COMMAND)
-        world.clock.advance(1)
+        world.clock.advance(timedelta(seconds=1))
     await world.service.request_upload("bob", COMMAND)
     first = await world.service.list_uploads("alice", limit=2, cursor=None)
     assert [u.id for u in first.items] == ["up3", "up2"]
@@ -518,7 +518,7 @@ async def test_list_uploads_pages_newest_first(world: World) -> None:
 async def test_cancel_an_uploading_upload_closes_the_slot(world: World) -> None:
     """Cancelling UPLOADING stores FAILED/cancelled, publishes it and closes the provider slot."""
     await world.service.request_upload("alice", COMMAND)
-    world.clock.advance(2)
+    world.clock.advance(timedelta(seconds=2))
     cancelled = await world.service.cancel_upload("alice", "up1")
     assert cancelled == await world.stored("up1")
     assert cancelled.status is UploadStatus.FAILED
@@ -609,7 +609,7 @@ async def test_playback_only_when_ready(world: World) -> None:
     await world.service.request_upload("alice", COMMAND)
     with pytest.raises(Conflict, match="not ready"):
         await world.service.playback("alice", "up1")
-    world.clock.advance(1)
+    world.clock.advance(timedelta(seconds=1))
     await world.service.apply_provider_event(event(ProviderEventKind.READY))
     playback = await world.service.playback("alice", "up1")
     assert playback.url == "https://play.example/pb-1"

@@ -17,7 +17,7 @@ from media_core.events import (
     UploadReady,
 )
 from media_core.model import FailureCode, MediaUpload, UploadMetadata, UploadStatus
-from media_core.state_machine import apply_event, cancel, fail
+from media_core.state_machine import abandon, apply_event, attach_slot, cancel, expire, fail
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=10)
@@ -242,3 +242,50 @@ def test_fail_on_a_terminal_upload_returns_it_unchanged() -> None:
     transition = fail(ended, FailureCode.EXPIRED, "", T2)
     assert transition.upload is ended
     assert not transition.changed
+
+
+def test_expire_fails_only_an_uploading_upload_whose_url_has_expired() -> None:
+    """Before the URL expires, once processing, or with no URL yet, expiry changes nothing."""
+    waiting = make_upload(upload_expires_at=T1)
+    assert expire(waiting, T0).upload is waiting
+    assert not expire(make_upload(), T2).changed
+    assert not expire(make_upload(status=UploadStatus.PROCESSING, upload_expires_at=T1), T2).changed
+    expired = expire(waiting, T1)
+    assert expired.changed
+    assert expired.upload.failure_code is FailureCode.EXPIRED
+    assert expired.upload.version == waiting.version + 1
+    assert [type(e) for e in expired.events] == [UploadFailed]
+
+
+def test_abandon_fails_only_an_old_uploading_upload_without_a_slot() -> None:
+    """A create that never recorded its provider slot ends FAILED once old enough."""
+    orphan = make_upload(provider_upload_id=None)
+    assert not abandon(orphan, T0, T2).changed  # created at the cutoff: not before it
+    assert not abandon(make_upload(), T1, T2).changed  # it has a slot
+    abandoned = abandon(orphan, T1, T2)
+    assert abandoned.upload.failure_code is FailureCode.PROVIDER_ERROR
+    assert abandoned.upload.updated_at == T2
+    assert [type(e) for e in abandoned.events] == [UploadFailed]
+
+
+def test_attach_slot_records_the_ticket_keeping_known_ids_and_emits_nothing() -> None:
+    """The slot's ids fill what the upload does not know; attaching the same slot again is a
+    no-op."""
+    fresh = make_upload(provider_upload_id=None, playback_id="pb-known")
+    attached = attach_slot(
+        fresh, provider_upload_id="up-9", playback_id="pb-new", asset_id="as-9", expires_at=T1
+    )
+    assert attached.changed
+    assert attached.events == ()
+    stored = attached.upload
+    assert (stored.provider_upload_id, stored.playback_id, stored.provider_asset_id) == (
+        "up-9",
+        "pb-known",
+        "as-9",
+    )
+    assert (stored.upload_expires_at, stored.version) == (T1, fresh.version + 1)
+    again = attach_slot(
+        stored, provider_upload_id="up-9", playback_id="pb-new", asset_id="as-9", expires_at=T1
+    )
+    assert again.upload is stored
+    assert not again.changed

@@ -1,9 +1,10 @@
 """An in-memory ``MediaRepository``: the fake for tests and the ``memory://`` store for demos.
 
-It keeps the same promises as the SQL adapter (the contract suite in
-``tests/integration/test_repository_contract.py`` runs unchanged against both): the same unique
-keys, the same atomic ``update``, the same listing order and cursor. No method awaits while it
-reads or changes the store, so each call is atomic for every other task on the event loop.
+It keeps the same promises as the SQL adapters (the contract suite in
+``tests/integration/test_repository_contract.py`` runs unchanged against all of them): the same
+unique keys, the same atomic ``update`` and ``record_delivery``, the same listing order and
+cursor. No method awaits while it reads or changes the store, so each call is atomic for every
+other task on the event loop.
 """
 
 from __future__ import annotations
@@ -20,17 +21,12 @@ from adapters.repositories._common import (
     is_stale,
     normalized,
 )
-from adapters.system import SystemClock
 from media_core.errors import Conflict, DuplicateDelivery, VersionConflict
-from media_core.event_writes import write_event_in_steps
 from media_core.events import ProviderEvent
 from media_core.model import MediaUpload, Page, UploadStatus
 from media_core.ports import (
-    Clock,
     DeliveryKey,
     DirectUploadTicket,
-    EventDecision,
-    EventWrite,
     IdempotencyRecord,
     StaleCriteria,
     StorageTally,
@@ -39,13 +35,9 @@ from media_core.ports import (
 
 
 class InMemoryMediaRepository:
-    """Uploads and webhook deliveries in dictionaries; lost when the process ends.
+    """Uploads and webhook deliveries in dictionaries; lost when the process ends."""
 
-    ``clock`` stamps deliveries recorded by ``update`` (default: the system clock, UTC).
-    """
-
-    def __init__(self, *, clock: Clock | None = None) -> None:
-        self._clock: Clock = clock or SystemClock()
+    def __init__(self) -> None:
         self._uploads: dict[str, MediaUpload] = {}
         self._deliveries: dict[DeliveryKey, datetime] = {}
         self._leases: dict[str, datetime] = {}
@@ -97,43 +89,25 @@ class InMemoryMediaRepository:
             return self._first(lambda upload: upload.playback_id == event.playback_id)
         return None
 
-    async def update(
-        self, upload: MediaUpload, *, expected_version: int, delivery: DeliveryKey | None = None
-    ) -> MediaUpload:
+    async def update(self, upload: MediaUpload, *, expected_version: int) -> MediaUpload:
         """Store ``upload`` as version ``expected_version + 1`` if nobody changed it meanwhile.
 
-        ``DuplicateDelivery`` if ``delivery`` was recorded before, ``VersionConflict`` if the
-        stored version differs (or the upload is gone), ``Conflict`` if a unique key is taken;
-        nothing is written in any of these cases.
+        ``VersionConflict`` if the stored version differs (or the upload is gone), ``Conflict``
+        if a unique key is taken; nothing is written in either case.
         """
-        stored = normalized(attrs.evolve(upload, version=expected_version + 1))
-        if delivery is not None and delivery in self._deliveries:
-            raise DuplicateDelivery(f"delivery {delivery.delivery_id} was applied before")
-        current = self._uploads.get(stored.id)
-        if current is None or current.version != expected_version:
-            raise VersionConflict(f"upload {stored.id} is not at version {expected_version}")
-        self._check_unique(stored)
+        stored = self._checked(upload, expected_version)
         self._uploads[stored.id] = stored
-        if delivery is not None:
-            self._deliveries[delivery] = self._clock.now().astimezone(UTC)
         return normalized(stored)
 
-    async def record_delivery(self, delivery: DeliveryKey, received_at: datetime) -> bool:
-        """Record a delivery that changed nothing; False if it was recorded before."""
+    async def record_delivery(
+        self, delivery: DeliveryKey, received_at: datetime, *, change: MediaUpload | None = None
+    ) -> None:
+        """Record ``delivery`` with the ``change`` it made (see the port); all or nothing."""
         if delivery in self._deliveries:
-            return False
+            raise DuplicateDelivery(f"delivery {delivery.delivery_id} was applied before")
+        if change is not None:
+            self._uploads[change.id] = self._checked(change, change.version - 1)
         self._deliveries[delivery] = received_at.astimezone(UTC)
-        return True
-
-    async def write_event(
-        self,
-        event: ProviderEvent,
-        decide: EventDecision,
-        delivery: DeliveryKey,
-        received_at: datetime,
-    ) -> EventWrite:
-        """Find, decide and store in steps (each step is atomic here)."""
-        return await write_event_in_steps(self, event, decide, delivery, received_at)
 
     async def has_delivery(self, delivery: DeliveryKey) -> bool:
         """True if the delivery was recorded."""
@@ -260,6 +234,15 @@ class InMemoryMediaRepository:
             if match(upload):
                 return normalized(upload)
         return None
+
+    def _checked(self, upload: MediaUpload, expected_version: int) -> MediaUpload:
+        """``upload`` as stored at ``expected_version + 1``, if that write is allowed."""
+        stored = normalized(attrs.evolve(upload, version=expected_version + 1))
+        current = self._uploads.get(stored.id)
+        if current is None or current.version != expected_version:
+            raise VersionConflict(f"upload {stored.id} is not at version {expected_version}")
+        self._check_unique(stored)
+        return stored
 
     def _check_unique(self, candidate: MediaUpload) -> None:
         for other in self._uploads.values():

@@ -18,7 +18,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.repositories._common import (
     TIMESTAMPS,
@@ -30,9 +30,7 @@ from adapters.repositories._common import (
 from adapters.repositories.sql._engine import sqlite_pragmas
 from adapters.repositories.sql._pool import DriverPool
 from adapters.repositories.sql._schema import idempotency_keys, media_uploads, webhook_deliveries
-from adapters.system import SystemClock
 from media_core.errors import Conflict, DuplicateDelivery, RepositoryUnavailable, VersionConflict
-from media_core.event_writes import write_event_in_steps
 from media_core.events import ProviderEvent
 from media_core.model import (
     FailureCode,
@@ -44,12 +42,8 @@ from media_core.model import (
     Visibility,
 )
 from media_core.ports import (
-    Clock,
     DeliveryKey,
     DirectUploadTicket,
-    EventDecision,
-    EventWrite,
-    EventWriteOutcome,
     IdempotencyRecord,
     StaleCriteria,
     StorageTally,
@@ -144,7 +138,6 @@ class SqlAlchemyMediaRepository:
     :func:`create_engine` and the tables with :func:`upgrade`. Every write is one transaction.
     A database that cannot be reached, times out or drops the connection raises
     ``RepositoryUnavailable``, and the transaction is rolled back, so nothing is half-written.
-    ``clock`` stamps deliveries recorded by ``update`` (default: the system clock, UTC).
     ``driver_pool`` (PostgreSQL): a pool from :func:`create_driver_pool` for the hot statements.
     """
 
@@ -152,7 +145,6 @@ class SqlAlchemyMediaRepository:
         self,
         engine: AsyncEngine,
         *,
-        clock: Clock | None = None,
         driver_pool: DriverPool | None = None,
     ) -> None:
         self._engine = engine
@@ -165,7 +157,6 @@ class SqlAlchemyMediaRepository:
         self._sqlite_file = _sqlite_file(engine)
         self._sqlite_reader: sqlite3.Connection | None = None
         self._sqlite_writer: _SqliteWriter | None = None
-        self._clock: Clock = clock or SystemClock()
         self._dialect = engine.dialect.name
 
     @property
@@ -244,47 +235,24 @@ class SqlAlchemyMediaRepository:
                 row = (await conn.execute(query)).mappings().first()
         return _from_row(row) if row is not None else None
 
-    async def update(
-        self, upload: MediaUpload, *, expected_version: int, delivery: DeliveryKey | None = None
-    ) -> MediaUpload:
+    async def update(self, upload: MediaUpload, *, expected_version: int) -> MediaUpload:
         """Store ``upload`` as version ``expected_version + 1`` if nobody changed it meanwhile.
 
-        One transaction: the delivery (if any) is inserted, then the row is updated where its
-        version is still ``expected_version``. ``DuplicateDelivery`` if the delivery exists,
         ``VersionConflict`` if no row matched (another writer won, or the upload is gone),
-        ``Conflict`` if a unique key is taken; the transaction is rolled back in every case.
+        ``Conflict`` if a unique key is taken; nothing is written in either case.
         """
         stored = upload
         if upload.version != expected_version + 1:
             stored = attrs.evolve(upload, version=expected_version + 1)
         if self._dialect == "postgresql":
-            await self._pg_update(stored, expected_version, delivery)
+            await self._pg_update(stored, expected_version, None)
             return stored
         if self._sqlite_file is not None:
-            # Everything but the statements is done here, on the event loop: the writer
-            # thread is the one every write waits for.
             values = [*_sqlite_values(stored), stored.id, expected_version]
-            received = None
-            if delivery is not None:
-                when = _sqlite_time(self._clock.now())
-                received = (delivery.provider, delivery.delivery_id, when)
             with translate_errors("update"):
-                await self._sqlite_write().run(lambda conn: _sqlite_update(conn, values, received))
-            return stored
-        params = {f"p_{name}": value for name, value in _to_row(stored).items()}
-        params["p_expected_version"] = expected_version
-        with translate_errors("update"):
-            async with self._engine.begin() as conn:
-                if delivery is not None:
-                    await self._insert_delivery(conn, delivery)
-                try:
-                    result = await conn.execute(_UPDATE_UPLOAD, params)
-                except sa_exc.IntegrityError as exc:
-                    raise Conflict(f"a unique key of upload {stored.id} is taken") from exc
-                if result.rowcount != 1:
-                    raise VersionConflict(
-                        f"upload {stored.id} is not at version {expected_version}"
-                    )
+                await self._sqlite_write().run(lambda conn: _sqlite_update(conn, values, None))
+        else:
+            raise AssertionError("unreachable: the constructor accepts SQLite files and PostgreSQL")
         return stored
 
     def _pg(self) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -319,12 +287,16 @@ class SqlAlchemyMediaRepository:
         return self._sqlite_reader
 
     async def _pg_update(
-        self, stored: MediaUpload, expected_version: int, delivery: DeliveryKey | None
+        self,
+        stored: MediaUpload,
+        expected_version: int,
+        delivery: DeliveryKey | None,
+        received_at: datetime | None = None,
     ) -> None:
-        """``update`` on PostgreSQL in one statement, which is one implicit transaction.
+        """The guarded update on PostgreSQL in one statement, which is one implicit transaction.
 
         With a delivery, the insert of its key and the guarded update are one statement
-        (:func:`_pg_apply`): it writes both or neither, and says which case it met.
+        (:func:`_pg_apply`): it writes both or neither.
         """
         with translate_errors("update"):
             async with self._pg() as driver:
@@ -335,113 +307,39 @@ class SqlAlchemyMediaRepository:
                         )
                     except asyncpg.UniqueViolationError as exc:
                         raise Conflict(f"a unique key of upload {stored.id} is taken") from exc
-                    outcome = (
-                        EventWriteOutcome.APPLIED
-                        if status == "UPDATE 1"
-                        else EventWriteOutcome.CONFLICT
-                    )
+                    if status != "UPDATE 1":
+                        raise VersionConflict(
+                            f"upload {stored.id} is not at version {expected_version}"
+                        )
                 else:
-                    outcome = await _pg_apply(
-                        driver, stored, expected_version, delivery, self._clock.now()
-                    )
-        if outcome is EventWriteOutcome.DUPLICATE:
-            assert delivery is not None
-            raise DuplicateDelivery(
-                f"delivery {delivery.delivery_id} of {delivery.provider} was applied before"
-            )
-        if outcome is EventWriteOutcome.CONFLICT:
-            raise VersionConflict(f"upload {stored.id} is not at version {expected_version}")
+                    assert received_at is not None
+                    await _pg_apply(driver, stored, expected_version, delivery, received_at)
 
-    async def _insert_delivery(self, conn: AsyncConnection, delivery: DeliveryKey) -> None:
-        values = _delivery_row(delivery, self._clock.now())
-        try:
-            # A savepoint is not needed: any failure here aborts the whole update.
-            await conn.execute(_INSERT_DELIVERY, values)
-        except sa_exc.IntegrityError as exc:
-            raise DuplicateDelivery(
-                f"delivery {delivery.delivery_id} of {delivery.provider} was applied before"
-            ) from exc
-
-    async def write_event(
-        self,
-        event: ProviderEvent,
-        decide: EventDecision,
-        delivery: DeliveryKey,
-        received_at: datetime,
-    ) -> EventWrite:
-        """Find the event's upload, decide and store, as one unit (see the port).
-
-        An event that names our id (every provider's does) is read and written in one
-        transaction of the SQLite writer thread, whose page cache is warm (a read on another
-        connection after each commit re-reads its pages, five times the cost), or on one
-        PostgreSQL connection. Others are found by their provider references, in steps.
-        """
-        upload_id = event.upload_id
-        if upload_id is not None:
-            written: EventWrite | None = None
-            try:
-                if self._sqlite_file is not None:
-                    received = (delivery.provider, delivery.delivery_id, _sqlite_time(received_at))
-                    written = await (self._sqlite_writer or self._sqlite_write()).run(
-                        _sqlite_write_event, upload_id, decide, received
-                    )
-                elif self._dialect == "postgresql":
-                    written = await self._pg_write_event(upload_id, decide, delivery, received_at)
-            except VersionConflict:
-                return EventWrite(EventWriteOutcome.CONFLICT, None, None)
-            except Exception as exc:
-                raise_if_unavailable(exc, "write_event")
-                raise
-            if written is not None:
-                return written
-        return await write_event_in_steps(self, event, decide, delivery, received_at)
-
-    async def _pg_write_event(
-        self,
-        upload_id: str,
-        decide: EventDecision,
-        delivery: DeliveryKey,
-        received_at: datetime,
-    ) -> EventWrite | None:
-        """:meth:`write_event` on one connection; None if no upload has our id ``upload_id``."""
-        async with self._pg() as driver:
-            record = await driver.fetchrow(_PG_BY_ID, upload_id)
-            if record is None:
-                return None
-            found = _from_record(record)
-            transition = decide(found)
-            if transition is None:
-                return EventWrite(EventWriteOutcome.UNKNOWN, found, None)
-            if not transition.changed:
-                fresh = await driver.fetchval(
-                    _PG_RECORD_DELIVERY, delivery.provider, delivery.delivery_id, received_at
-                )
-                outcome = EventWriteOutcome.UNCHANGED if fresh else EventWriteOutcome.DUPLICATE
-                return EventWrite(outcome, found, transition)
-            outcome = await _pg_apply(
-                driver, transition.upload, found.version, delivery, received_at
-            )
-        return EventWrite(outcome, found, transition)
-
-    async def record_delivery(self, delivery: DeliveryKey, received_at: datetime) -> bool:
-        """Record a delivery that changed nothing; False if it was recorded before."""
-        if self._sqlite_file is not None:
-            values = (delivery.provider, delivery.delivery_id, _sqlite_time(received_at))
+    async def record_delivery(
+        self, delivery: DeliveryKey, received_at: datetime, *, change: MediaUpload | None = None
+    ) -> None:
+        """Record ``delivery`` with the ``change`` it made, in one transaction (see the port)."""
+        if self._dialect == "postgresql":
+            if change is not None:
+                await self._pg_update(change, change.version - 1, delivery, received_at)
+                return
             with translate_errors("record_delivery"):
-                inserted = await self._sqlite_write().run(
-                    lambda conn: conn.execute(_SQLITE_RECORD_DELIVERY, values).rowcount
+                async with self._pg() as driver:
+                    fresh = await driver.fetchval(
+                        _PG_RECORD_DELIVERY, delivery.provider, delivery.delivery_id, received_at
+                    )
+            if not fresh:
+                raise DuplicateDelivery(
+                    f"delivery {delivery.delivery_id} of {delivery.provider} was applied before"
                 )
-            return bool(inserted == 1)
-        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(webhook_deliveries)
-            .values(_delivery_row(delivery, received_at))
-            .on_conflict_do_nothing(index_elements=["provider", "delivery_id"])
-        )
+            return
+        assert self._sqlite_file is not None
+        received = (delivery.provider, delivery.delivery_id, _sqlite_time(received_at))
+        values = None
+        if change is not None:
+            values = [*_sqlite_values(change), change.id, change.version - 1]
         with translate_errors("record_delivery"):
-            async with self._engine.begin() as conn:
-                result = await conn.execute(statement)
-        return bool(result.rowcount == 1)
+            await self._sqlite_write().run(_sqlite_record, received, values)
 
     async def has_delivery(self, delivery: DeliveryKey) -> bool:
         """True if the delivery was recorded."""
@@ -940,33 +838,14 @@ def _sqlite_update(
         raise VersionConflict(f"upload {values[-2]} is not at version {values[-1]}")
 
 
-def _sqlite_write_event(
-    conn: sqlite3.Connection,
-    upload_id: str,
-    decide: EventDecision,
-    received: tuple[str, str, str],
-) -> EventWrite | None:
-    """:meth:`SqlAlchemyMediaRepository.write_event` in the writer's transaction; None if no
-    upload has the id ``upload_id``. The writer holds the database's write lock from its
-    ``BEGIN IMMEDIATE``, so the row cannot change between this read and the update."""
-    row = conn.execute(_SQLITE_BY_ID, (upload_id,)).fetchone()
-    if row is None:
-        return None
-    found = _from_sqlite_row(row)
-    transition = decide(found)
-    if transition is None:
-        return EventWrite(EventWriteOutcome.UNKNOWN, found, None)
-    if not transition.changed:
-        fresh = conn.execute(_SQLITE_RECORD_DELIVERY, received).rowcount == 1
-        outcome = EventWriteOutcome.UNCHANGED if fresh else EventWriteOutcome.DUPLICATE
-        return EventWrite(outcome, found, transition)
-    values = [*_sqlite_values(transition.upload, (found, row)), found.id, found.version]
-    try:
-        # Any other error raises out of the job, so the writer rolls the delivery back too.
+def _sqlite_record(
+    conn: sqlite3.Connection, received: tuple[str, str, str], values: list[Any] | None
+) -> None:
+    """Record the delivery ``received``, then the guarded update of ``values`` if any."""
+    if values is not None:
         _sqlite_update(conn, values, received)
-    except DuplicateDelivery:  # its insert wrote nothing
-        return EventWrite(EventWriteOutcome.DUPLICATE, found, transition)
-    return EventWrite(EventWriteOutcome.APPLIED, found, transition)
+    elif conn.execute(_SQLITE_RECORD_DELIVERY, received).rowcount != 1:
+        raise DuplicateDelivery(f"delivery {received[1]} of {received[0]} was applied before")
 
 
 async def _pg_apply(
@@ -975,10 +854,10 @@ async def _pg_apply(
     expected_version: int,
     delivery: DeliveryKey,
     received_at: datetime,
-) -> EventWriteOutcome:
-    """:data:`_PG_APPLY` on ``driver``: APPLIED (both written), DUPLICATE (the delivery was
-    recorded before) or CONFLICT (the version moved on), the last two writing nothing;
-    ``Conflict`` if the new state takes another upload's unique key."""
+) -> None:
+    """:data:`_PG_APPLY` on ``driver``: both written, or ``DuplicateDelivery`` (recorded
+    before), ``VersionConflict`` (the version moved on) or ``Conflict`` (the new state takes
+    another upload's unique key), each writing nothing."""
     try:
         applied = await driver.fetchval(
             _PG_APPLY,
@@ -989,11 +868,14 @@ async def _pg_apply(
             delivery.delivery_id,
             received_at,
         )
-    except asyncpg.DivisionByZeroError:  # _PG_APPLY's "lost the race" signal
-        return EventWriteOutcome.CONFLICT
+    except asyncpg.DivisionByZeroError as exc:  # _PG_APPLY's "lost the race" signal
+        raise VersionConflict(f"upload {stored.id} is not at version {expected_version}") from exc
     except asyncpg.UniqueViolationError as exc:
         raise Conflict(f"a unique key of upload {stored.id} is taken") from exc
-    return EventWriteOutcome.APPLIED if applied else EventWriteOutcome.DUPLICATE
+    if not applied:
+        raise DuplicateDelivery(
+            f"delivery {delivery.delivery_id} of {delivery.provider} was applied before"
+        )
 
 
 def _sqlite_file(engine: AsyncEngine) -> str | None:
