@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import attrs
 from attrs import define, field, frozen
 
 from media_core.errors import MediaCoreError
@@ -118,14 +119,7 @@ class Reconciler:
         deliveries = await repository.prune_deliveries(now - self.settings.deliveries_kept)
         keys = await repository.prune_idempotency_keys(now - self.settings.idempotency_kept)
         report = ReconcileReport(
-            claimed=counts.claimed,
-            fetched=counts.fetched,
-            applied=counts.applied,
-            expired=counts.expired,
-            abandoned=counts.abandoned,
-            errors=counts.errors,
-            deliveries_pruned=deliveries,
-            idempotency_keys_pruned=keys,
+            **attrs.asdict(counts), deliveries_pruned=deliveries, idempotency_keys_pruned=keys
         )
         if report.claimed or report.deliveries_pruned or report.idempotency_keys_pruned:
             log.info("reconcile pass: %s", report.summary())
