@@ -12,14 +12,13 @@ from collections.abc import Sequence
 import attrs
 from aiohttp import web
 
-from adapters.repositories import sql
 from entrypoints.container import (
     build_container,
     jwt_secret_for,
-    local_secrets,
+    prepare_schema,
     resolve,
     running,
-    webhook_secrets_for,
+    secrets_to_redact,
 )
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import issue_token
@@ -46,24 +45,12 @@ def _dev_token(settings: Settings, user: str) -> str | None:
 
 async def _prepare_schema(settings: Settings, *, migrate: bool) -> None:
     """Migrate the embedded SQLite (or everything with ``migrate``); refuse a stale PostgreSQL."""
-    if settings.database_url == "memory://":
-        return
-
-    url = settings.effective_database_url
-    embedded = url.startswith("sqlite")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = sql.create_engine(url)
-    try:
-        if migrate or embedded:
-            await sql.upgrade(engine)
-        elif not await sql.schema_is_current(engine):
-            print(
-                "media-core: the database schema is out of date; run `media-core migrate` first",
-                file=sys.stderr,
-            )
-            raise SystemExit(3)
-    finally:
-        await engine.dispose()
+    if not await prepare_schema(settings, migrate=migrate):
+        print(
+            "media-core: the database schema is out of date; run `media-core migrate` first",
+            file=sys.stderr,
+        )
+        raise SystemExit(3)
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -108,26 +95,6 @@ async def _reconcile_once(settings: Settings) -> ReconcileReport:
     async with running(build_container(settings)) as container:
         reconciler: Reconciler = await resolve(container.reconciler)
         return await reconciler.run_once()
-
-
-def secrets_to_redact(settings: Settings) -> tuple[str, ...]:
-    """Every secret value the service holds, so the log filter can hide it wherever it appears."""
-    values: list[str | None] = [
-        settings.jwt_secret,
-        settings.metrics_token,
-        settings.sentry_dsn,
-        *webhook_secrets_for(settings),
-    ]
-    if "fake" in settings.providers:
-        local = local_secrets(settings.data_dir)
-        values += [jwt_secret_for(settings), local.fake_secret]
-    if settings.mux is not None:
-        values += [settings.mux.token_secret, settings.mux.signing_private_key]
-        values += settings.mux.webhook_secrets
-    if settings.cloudflare is not None:
-        cloudflare = settings.cloudflare
-        values += [cloudflare.api_token, cloudflare.webhook_secret, cloudflare.signing_key_pem]
-    return tuple(value for value in values if value)
 
 
 def stats(args: argparse.Namespace) -> None:

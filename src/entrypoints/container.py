@@ -1,34 +1,33 @@
 """The composition root: one dependency-injector container builds everything from settings.
 
-Only this module (with the CLI and the app factory that receive the container) imports
-``adapters`` and ``dependency_injector``. Tests override single providers
-(``container.provider_transport.override(providers.Object(MockTransport(...)))``) and keep the rest.
+Only this module imports ``adapters`` and ``dependency_injector`` (import-linter holds the rest of
+``entrypoints`` to it); the CLI and the app factory receive what they need from here. Tests
+override single providers (``container.provider_transport.override(providers.Object(
+MockTransport(...)))``) and keep the rest.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import logging
-import os
-import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import redis.asyncio
-from attrs import frozen
 from dependency_injector import containers, providers
 
 from adapters.error_reporting import build_error_reporter
+from adapters.local_secrets import local_secrets
 from adapters.providers._breaker import CircuitBreaker
 from adapters.providers._http import HttpPolicy, RetrySettings, default_timeout
 from adapters.providers.cloudflare import CloudflareStreamVideoProvider, CloudflareWebhookVerifier
 from adapters.providers.fake import FakeVideoProvider
+from adapters.providers.fake.routes import fake_routes
 from adapters.providers.mux import MuxVideoProvider, MuxWebhookVerifier
+from adapters.providers.routes import ProviderRoute
 from adapters.publisher import InProcessEventPublisher
 from adapters.rate_limit.memory import InMemoryRateLimiter
 from adapters.rate_limit.redis import RedisRateLimiter
@@ -36,6 +35,7 @@ from adapters.repositories import sql
 from adapters.repositories.memory import InMemoryMediaRepository
 from adapters.system import SystemClock, UlidGenerator
 from adapters.webhooks import NormalizedWebhookVerifier
+from adapters.webhooks.sender import HttpWebhookSender
 from entrypoints.http.auth import Authenticator, JwtBearerAuthenticator
 from entrypoints.http.metrics import ServiceMetrics
 from entrypoints.settings import Settings, SettingsError
@@ -59,36 +59,6 @@ AttemptObserver = Callable[[str], Callable[[str, str, float], None]]
 """Given a provider name, the ``HttpPolicy.on_attempt`` callback that records its API calls."""
 
 
-@frozen
-class LocalSecrets:
-    """Secrets the embedded default generates once and keeps in the data directory."""
-
-    jwt_secret: str
-    webhook_secret: str
-    fake_secret: str
-
-
-def local_secrets(data_dir: Path) -> LocalSecrets:
-    """Read ``<data_dir>/secrets.json``, creating it (mode 0600) on first use."""
-    path = data_dir / "secrets.json"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        fresh = {
-            "jwtSecret": secrets.token_urlsafe(48),
-            "webhookSecret": secrets.token_urlsafe(32),
-            "fakeSecret": secrets.token_urlsafe(32),
-        }
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(fresh, handle)
-    data = json.loads(path.read_text())
-    return LocalSecrets(
-        jwt_secret=data["jwtSecret"],
-        webhook_secret=data["webhookSecret"],
-        fake_secret=data["fakeSecret"],
-    )
-
-
 def jwt_secret_for(settings: Settings) -> str | None:
     """The HS256 secret in force: configured, or the local one with the fake provider."""
     if settings.jwt_secret or settings.jwt_public_key:
@@ -103,6 +73,46 @@ def webhook_secrets_for(settings: Settings) -> tuple[str, ...]:
     if "fake" in settings.providers:
         return (local_secrets(settings.data_dir).webhook_secret,)
     return ()
+
+
+def secrets_to_redact(settings: Settings) -> tuple[str, ...]:
+    """Every secret value the service holds, so the log filter can hide it wherever it appears."""
+    values: list[str | None] = [
+        settings.jwt_secret,
+        settings.metrics_token,
+        settings.sentry_dsn,
+        *webhook_secrets_for(settings),
+    ]
+    if "fake" in settings.providers:
+        local = local_secrets(settings.data_dir)
+        values += [jwt_secret_for(settings), local.fake_secret]
+    if settings.mux is not None:
+        values += [settings.mux.token_secret, settings.mux.signing_private_key]
+        values += settings.mux.webhook_secrets
+    if settings.cloudflare is not None:
+        cloudflare = settings.cloudflare
+        values += [cloudflare.api_token, cloudflare.webhook_secret, cloudflare.signing_key_pem]
+    return tuple(value for value in values if value)
+
+
+async def prepare_schema(settings: Settings, *, migrate: bool) -> bool:
+    """Migrate the embedded SQLite (or any database with ``migrate``).
+
+    Returns False, changing nothing, when another database's schema is out of date.
+    """
+    if settings.database_url == "memory://":
+        return True
+    url = settings.effective_database_url
+    embedded = url.startswith("sqlite")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = sql.create_engine(url)
+    try:
+        if migrate or embedded:
+            await sql.upgrade(engine)
+            return True
+        return await sql.schema_is_current(engine)
+    finally:
+        await engine.dispose()
 
 
 def build_authenticator(settings: Settings) -> Authenticator:
@@ -243,29 +253,6 @@ def build_reconciler(settings: Settings, service: MediaService) -> Reconciler:
     )
 
 
-class HttpWebhookSender:
-    """POSTs signed webhooks to the service's own webhook route, as a provider would."""
-
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        url: str,
-        on_attempt: Callable[[str, str, float], None] | None = None,
-    ) -> None:
-        self._client = client
-        self._url = url
-        self._on_attempt = on_attempt
-
-    async def __call__(self, body: bytes, headers: Mapping[str, str]) -> None:
-        """Deliver one webhook; retries a few times, like providers do."""
-        policy = HttpPolicy(
-            provider="fake",
-            settings=RetrySettings(attempts=5, timeout=10.0),
-            on_attempt=self._on_attempt,
-        )
-        await policy.send(self._client, "webhook", "POST", self._url, content=body, headers=headers)
-
-
 USER_AGENT = "media-core/0.1"
 
 
@@ -386,6 +373,23 @@ def _provider(
     raise NotImplementedError(f"provider {settings.provider} is not wired yet")
 
 
+def build_provider_routes(settings: Settings, provider: Any) -> Sequence[ProviderRoute]:
+    """The HTTP routes the provider in force serves itself (see ``adapters.providers.routes``).
+
+    ``provider`` is the container's provider of the provider: a handler resolves it per request,
+    since the routes are mounted before the application (and so the provider) starts.
+    """
+    if "fake" in settings.providers:
+        return fake_routes(lambda: resolve(provider), max_upload_bytes=settings.max_upload_bytes)
+    return ()
+
+
+async def close_provider(provider: VideoProvider) -> None:
+    """Stop what the provider runs in the background (the fake's webhook deliveries in flight)."""
+    if isinstance(provider, FakeVideoProvider):
+        await provider.close()
+
+
 def build_verifiers(settings: Settings) -> dict[str, WebhookVerifier]:
     """The webhook routes in force, by the last path segment."""
     verifiers: dict[str, WebhookVerifier] = {}
@@ -473,6 +477,9 @@ class Container(containers.DeclarativeContainer):
         provider_client,
         observe=metrics.provided.provider_observer,
         breaker=provider_breaker,
+    )
+    provider_routes: providers.Provider[Sequence[ProviderRoute]] = providers.Singleton(
+        build_provider_routes, settings, provider.provider
     )
     verifiers = providers.Singleton(build_verifiers, settings)
     authenticator = providers.Singleton(build_authenticator, settings)

@@ -11,15 +11,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from adapters.providers.fake import FakeVideoProvider
-from entrypoints.container import Container, resolve, running
+from entrypoints.container import Container, close_provider, resolve, running
 from entrypoints.http import routes
 from entrypoints.http.auth import Authenticator
-from entrypoints.http.fake_routes import add_fake_routes
 from entrypoints.http.keys import (
     AUTHENTICATOR,
     CONTAINER,
-    FAKE_PROVIDER,
     LIMITS,
     SERVICE,
     VERIFIERS,
@@ -55,7 +52,9 @@ def create_app(
 
     Resources (database engine, HTTP clients) start and stop with the application
     (``cleanup_ctx``). A host application may pass its own ``authenticator``, and
-    ``include_web=False`` to serve the API without the web pages.
+    ``include_web=False`` to serve the API without the web pages. Routes a provider serves
+    itself (``container.provider_routes``, see ``adapters.providers.routes``) are mounted
+    beside the service's own, observed the same way.
     """
     settings = container.settings()
     app = web.Application(
@@ -77,7 +76,6 @@ def create_app(
             app[VERIFIERS] = await resolve(container.verifiers)
             app[AUTHENTICATOR] = authenticator or await resolve(container.authenticator)
             provider = await resolve(container.provider)
-            app[FAKE_PROVIDER] = provider if isinstance(provider, FakeVideoProvider) else None
             watch_dependencies(
                 app,
                 repository=await resolve(container.repository),
@@ -85,11 +83,11 @@ def create_app(
                 breaker=container.provider_breaker(),
             )
             yield
-            if isinstance(provider, FakeVideoProvider):
-                await provider.close()
+            await close_provider(provider)
 
     app.cleanup_ctx.append(resources)
-    app.cleanup_ctx.append(_resilience)
+    app.cleanup_ctx.append(_webhook_rate_limit)
+    app.cleanup_ctx.append(_reconciler_loop)
     router = ObservedRoutes(app)
     router.add_post("/api/v1/media/upload/direct", routes.create_upload)
     router.add_post("/api/v1/media/webhook/{name}", routes.webhook)
@@ -103,18 +101,24 @@ def create_app(
     add_policy_route(app)
     add_live_routes(app)
     add_openapi_routes(app)
-    add_fake_routes(app)
+    for route in container.provider_routes():
+        router.add_route(route.method, route.path, route.handler)
     if include_web:
         add_web_routes(app)
     router.add_unmatched()
     return app
 
 
-async def _resilience(app: web.Application) -> AsyncIterator[None]:
-    """The webhook routes' rate limiter, and the reconciler's loop when it is switched on."""
-    container: Container = app[CONTAINER]
-    app[routes.WEBHOOK_LIMITER] = await resolve(container.webhook_rate_limiter)
+async def _webhook_rate_limit(app: web.Application) -> AsyncIterator[None]:
+    """The webhook routes' per-source rate limiter."""
+    app[routes.WEBHOOK_LIMITER] = await resolve(app[CONTAINER].webhook_rate_limiter)
     routes.bind_webhook_endpoint(app)
+    yield
+
+
+async def _reconciler_loop(app: web.Application) -> AsyncIterator[None]:
+    """The reconciler's background loop, when RECONCILE_INTERVAL_SECONDS switches it on."""
+    container: Container = app[CONTAINER]
     interval = container.settings().reconcile_interval_seconds
     if interval <= 0:
         yield

@@ -7,7 +7,6 @@ from typing import Any
 from aiohttp import web
 from attrs import frozen
 
-from adapters.providers.fake import FakeVideoProvider
 from entrypoints.http.auth import Authenticator
 from media_core.ports import WebhookVerifier
 from media_core.services import MediaService
@@ -26,4 +25,3 @@ SERVICE = web.AppKey("service", MediaService)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 VERIFIERS = web.AppKey("verifiers", dict[str, WebhookVerifier])
 LIMITS = web.AppKey("limits", Limits)
-FAKE_PROVIDER: web.AppKey[FakeVideoProvider | None] = web.AppKey("fake_provider")
