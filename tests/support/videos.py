@@ -1,8 +1,11 @@
-"""Videos for upload tests that need several chunks: real H.264 that compresses badly."""
+"""Videos for tests, generated with PyAV: noisy H.264 for chunked uploads, and small sources of
+every kind the local provider must process (codecs, containers, rotation, bit depth, no audio)."""
 
 from __future__ import annotations
 
 import io
+from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -22,3 +25,83 @@ def make_noisy_video(seconds: float = 2.0, fps: int = 10, seed: int = 7) -> byte
         for packet in stream.encode():
             media.mux(packet)
     return out.getvalue()
+
+
+def pattern(index: int, width: int, height: int) -> np.ndarray:
+    """An RGB frame with detail and motion: colour ramps and a white square moving right."""
+    rows = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
+    columns = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
+    pixels = np.empty((height, width, 3), dtype=np.uint8)
+    pixels[:, :, 0] = columns
+    pixels[:, :, 1] = rows
+    pixels[:, :, 2] = (index * 16) % 256
+    side = max(4, height // 4)
+    left = (index * 4) % max(1, width - side)
+    pixels[height // 3 : height // 3 + side, left : left + side] = 255
+    return pixels
+
+
+def make_video(
+    path: Path,
+    *,
+    codec: str = "libx264",
+    container: str = "mp4",
+    width: int = 160,
+    height: int = 120,
+    fps: int = 15,
+    seconds: float = 1.0,
+    pixel_format: str = "yuv420p",
+    rotation: int | None = None,
+    audio: bool = True,
+    black_seconds: float = 0.0,
+) -> Path:
+    """Write a small video to ``path``: ``round(seconds * fps)`` frames of :func:`pattern`.
+
+    ``rotation`` stores a display matrix, as phones do (counter-clockwise degrees, as FFmpeg
+    reports it: -90 is a portrait phone video stored landscape). The first ``black_seconds`` are
+    black. Audio is a 440 Hz tone (AAC in MP4, Opus in WebM).
+    """
+    frames = round(seconds * fps)
+    with av.open(str(path), mode="w", format=container) as media:
+        video = media.add_stream(codec, rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, pixel_format
+        if rotation is not None:
+            video.set_display_rotation(rotation)
+        sound = None
+        if audio:
+            sound = media.add_stream("libopus" if container == "webm" else "aac", rate=48000)
+            sound.layout = "stereo"
+        for index in range(frames):
+            black = index < round(black_seconds * fps)
+            pixels = (
+                np.zeros((height, width, 3), np.uint8) if black else pattern(index, width, height)
+            )
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts = index
+            frame.time_base = Fraction(1, fps)
+            media.mux(video.encode(frame))
+        media.mux(video.encode(None))
+        if sound is not None:
+            _tone(media, sound, seconds)
+    return path
+
+
+def _tone(media: av.container.OutputContainer, sound: av.AudioStream, seconds: float) -> None:
+    rate = 48000
+    step = 960
+    for start in range(0, round(seconds * rate), step):
+        times = np.arange(start, start + step) / rate
+        wave = (0.2 * np.sin(2 * np.pi * 440 * times)).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(np.stack([wave, wave]), format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+        media.mux(sound.encode(frame))
+    media.mux(sound.encode(None))
+
+
+def make_audio_only(path: Path, seconds: float = 1.0) -> Path:
+    """An M4A-like MP4 with one AAC stream and no picture."""
+    with av.open(str(path), mode="w", format="mp4") as media:
+        sound = media.add_stream("aac", rate=48000)
+        sound.layout = "stereo"
+        _tone(media, sound, seconds)
+    return path

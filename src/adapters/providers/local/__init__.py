@@ -1,0 +1,1 @@
+"""The self-hosted ``local`` provider: this machine probes, thumbnails and transcodes (PyAV)."""

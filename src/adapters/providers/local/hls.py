@@ -1,0 +1,505 @@
+"""Adaptive HLS from one decode: every rendition scaled from the same decoded frame.
+
+:func:`transcode_hls` decodes the source once, turns it upright (display matrix), and feeds each
+rendition of the ladder through its own reformatter (scale and 8-bit 4:2:0) into its own libx264
+encoder and FFmpeg HLS muxer (MPEG-TS segments). Keyframes are forced at the same presentation
+times in every rendition (a fixed GOP, no scene-cut keyframes), so segments line up across the
+ladder and players switch cleanly. Audio is decoded and resampled once, then AAC-encoded per
+rendition at its bitrate. When everything is written, the media playlists are rewritten with a
+target duration no segment exceeds, and the master playlist gets ``BANDWIDTH`` (peak segment),
+``AVERAGE-BANDWIDTH``, ``RESOLUTION``, ``CODECS`` (profile and level read from the encoded SPS)
+and ``FRAME-RATE`` measured from the output.
+
+Layout of ``out_dir``: ``master.m3u8`` and one folder per rendition (``720p/index.m3u8``,
+``720p/segment_00000.ts``, ...). On any error, or :class:`Cancelled`, the files written so far are
+removed.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+from attrs import frozen
+from av.audio.resampler import AudioResampler
+from av.video.frame import PictureType
+from av.video.reformatter import Interpolation, VideoReformatter
+
+from adapters.providers.local.ladder import Rendition
+from adapters.providers.local.probe import UNREADABLE, InvalidMedia
+from adapters.providers.local.upright import Upright, display_rotation
+
+DEFAULT_PRESET = "veryfast"
+"""The x264 preset: the speed/size trade-off that keeps a 1080p ladder at real time on 2 cores."""
+
+DEFAULT_CRF = 23
+"""x264's constant quality, capped per rendition by its bitrate (``maxrate``, 2 s ``bufsize``)."""
+
+MASTER_PLAYLIST = "master.m3u8"
+MEDIA_PLAYLIST = "index.m3u8"
+SEGMENT_PATTERN = "segment_%05d.ts"
+
+_AAC_RATES = (48000, 44100)
+
+_TIME_SLACK = 1e-4
+"""Seconds of timestamp rounding (millisecond time bases) still counted as on a boundary."""
+
+
+class Cancelled(Exception):
+    """``should_stop()`` returned true: the transcode stopped and removed its output."""
+
+
+@frozen
+class HlsRendition:
+    """One rendition as encoded: its playlist and what the master playlist says of it."""
+
+    rendition: Rendition
+    playlist: Path
+    bandwidth: int
+    average_bandwidth: int
+    codecs: str
+    frame_rate: float
+    segments: int
+
+
+@frozen
+class HlsOutput:
+    """The master playlist, the renditions (smallest first) and the duration in seconds."""
+
+    master_playlist: Path
+    renditions: tuple[HlsRendition, ...]
+    duration: float
+
+
+def _no_progress(fraction: float) -> None:
+    del fraction
+
+
+def _never() -> bool:
+    return False
+
+
+def transcode_hls(
+    source: Path,
+    out_dir: Path,
+    ladder: Sequence[Rendition],
+    *,
+    segment_seconds: float = 4.0,
+    threads: int = 0,
+    progress: Callable[[float], None] = _no_progress,
+    should_stop: Callable[[], bool] = _never,
+    preset: str = DEFAULT_PRESET,
+    crf: int = DEFAULT_CRF,
+) -> HlsOutput:
+    """Encode ``source`` into ``out_dir`` as HLS with one rendition per entry of ``ladder``.
+
+    ``threads`` bounds the threads of the decoder, of each encoder and of each scaler (0: FFmpeg
+    picks from the CPU count). ``progress`` receives the share of the source encoded (0..1),
+    once per decoded frame; ``should_stop`` is polled as often and raises :class:`Cancelled`.
+    Raises :class:`InvalidMedia` if the source has no decodable video.
+    """
+    if not ladder:
+        raise ValueError("the ladder has no rendition")
+    if len({rendition.name for rendition in ladder}) != len(ladder):
+        raise ValueError("rendition names must differ: each names a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = _Settings(segment_seconds, threads, preset, crf)
+    try:
+        with _open(source) as container:
+            variants = _Transcoder(container, out_dir, ladder, settings).run(progress, should_stop)
+        return _finish(out_dir, variants)
+    except BaseException:
+        _remove(out_dir, ladder)
+        raise
+
+
+@frozen
+class _Settings:
+    segment_seconds: float
+    threads: int
+    preset: str
+    crf: int
+
+
+class _Variant:
+    """One rendition being written: scaler, encoders and HLS muxer."""
+
+    def __init__(
+        self,
+        rendition: Rendition,
+        directory: Path,
+        *,
+        frame_rate: Fraction,
+        time_base: Fraction,
+        audio: tuple[int, str] | None,
+        settings: _Settings,
+    ) -> None:
+        self.rendition = rendition
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.frames = 0
+        self.scaler = VideoReformatter()
+        self.threads = settings.threads
+        self.output = av.open(
+            str(directory / MEDIA_PLAYLIST),
+            mode="w",
+            format="hls",
+            options={
+                "hls_time": f"{settings.segment_seconds:g}",
+                "hls_playlist_type": "vod",
+                "hls_list_size": "0",
+                "hls_segment_type": "mpegts",
+                "hls_segment_filename": str(directory / SEGMENT_PATTERN),
+                "start_number": "0",
+            },
+        )
+        gop = str(max(1, round(settings.segment_seconds * float(frame_rate))))
+        self.video = self.output.add_stream(
+            "libx264",
+            rate=frame_rate,
+            options={
+                "preset": settings.preset,
+                "crf": str(settings.crf),
+                "maxrate": str(rendition.video_bitrate),
+                "bufsize": str(2 * rendition.video_bitrate),
+                "g": gop,
+                "keyint_min": gop,
+                "sc_threshold": "0",
+                "forced-idr": "1",
+            },
+        )
+        self.video.width, self.video.height = rendition.width, rendition.height
+        self.video.pix_fmt = "yuv420p"
+        self.video.time_base = time_base
+        self.video.codec_context.thread_count = settings.threads
+        self.audio: av.AudioStream | None = None
+        if audio is not None:
+            rate, layout = audio
+            self.audio = self.output.add_stream("aac", rate=rate, layout=layout)
+            self.audio.bit_rate = rendition.audio_bitrate
+
+    def encode_video(self, frame: av.VideoFrame, *, keyframe: bool) -> None:
+        scaled = self.scaler.reformat(
+            frame,
+            width=self.rendition.width,
+            height=self.rendition.height,
+            format="yuv420p",
+            interpolation=Interpolation.BICUBIC,
+            threads=self.threads,
+        )
+        scaled.pts = frame.pts
+        scaled.time_base = frame.time_base
+        scaled.pict_type = PictureType.I if keyframe else PictureType.NONE
+        self.output.mux(self.video.encode(scaled))
+        self.frames += 1
+
+    def encode_audio(self, frame: av.AudioFrame | None) -> None:
+        if self.audio is not None:
+            self.output.mux(self.audio.encode(frame))
+
+    def close(self) -> None:
+        """Drain the encoders and write the last segment and the media playlist."""
+        self.output.mux(self.video.encode(None))
+        self.encode_audio(None)
+        self.extradata = bytes(self.video.codec_context.extradata or b"")
+        self.output.close()
+
+
+class _Transcoder:
+    """The one decode of the source, fanned out to every variant."""
+
+    def __init__(
+        self,
+        container: av.container.InputContainer,
+        out_dir: Path,
+        ladder: Sequence[Rendition],
+        settings: _Settings,
+    ) -> None:
+        if not container.streams.video:
+            raise InvalidMedia("This file has no video in it.")
+        self.container = container
+        self.out_dir = out_dir
+        self.ladder = ladder
+        self.settings = settings
+        self.video = container.streams.video[0]
+        self.video.thread_type = "AUTO"
+        self.video.codec_context.thread_count = settings.threads
+        self.audio = container.streams.audio[0] if container.streams.audio else None
+        self.duration = _header_duration(container, self.video)
+        self.variants: list[_Variant] = []
+        self.rotate: Upright | None = None
+        self.resampler: AudioResampler | None = None
+        self.origin: float | None = None
+        self.next_keyframe = 0.0
+        self.last_pts: int | None = None
+        self.audio_samples: int | None = None
+        self.pending: list[av.AudioFrame] = []
+
+    def run(
+        self, progress: Callable[[float], None], should_stop: Callable[[], bool]
+    ) -> list[_Variant]:
+        streams: list[av.VideoStream | av.AudioStream] = [self.video]
+        if self.audio is not None:
+            streams.append(self.audio)
+        try:
+            # demux ends with an empty packet per stream, which drains its decoder
+            for packet in _demuxed(self.container, streams):
+                if should_stop():
+                    raise Cancelled
+                if packet.stream.index == self.video.index:
+                    for frame in _decode(self.video, packet):
+                        self._video_frame(frame, progress)
+                elif self.audio is not None:
+                    for sound in _decode(self.audio, packet):
+                        self._audio_frame(sound)
+            self._drain()
+            progress(1.0)
+            return self.variants
+        finally:
+            for variant in self.variants:
+                variant.output.close()
+
+    def _drain(self) -> None:
+        if self.rotate is not None:
+            for frame in self.rotate.flush():
+                self._encode(frame)
+        if not self.variants:
+            raise InvalidMedia("The video in this file cannot be decoded.")
+        if self.resampler is not None:
+            self._play_pending()
+            self._resampled(self.resampler.resample(None))
+        for variant in self.variants:
+            variant.close()
+
+    def _start(self, frame: av.VideoFrame) -> None:
+        rotation = display_rotation(frame)
+        if rotation:
+            self.rotate = Upright(frame, rotation)
+        frame_rate = self.video.average_rate or self.video.guessed_rate or Fraction(30)
+        audio = self._audio_format()
+        for rendition in self.ladder:
+            self.variants.append(
+                _Variant(
+                    rendition,
+                    self.out_dir / rendition.name,
+                    frame_rate=frame_rate,
+                    time_base=frame.time_base or self.video.time_base or Fraction(1, 90000),
+                    audio=audio,
+                    settings=self.settings,
+                )
+            )
+
+    def _audio_format(self) -> tuple[int, str] | None:
+        if self.audio is None:
+            return None
+        context = self.audio.codec_context
+        rate = context.sample_rate if context.sample_rate in _AAC_RATES else _AAC_RATES[0]
+        layout = "mono" if context.layout.nb_channels == 1 else "stereo"
+        self.resampler = AudioResampler(format="fltp", layout=layout, rate=rate, frame_size=1024)
+        return rate, layout
+
+    def _video_frame(self, frame: av.VideoFrame, progress: Callable[[float], None]) -> None:
+        if not self.variants:
+            self._start(frame)
+        if self.rotate is not None:
+            for upright in self.rotate.push(frame):
+                self._encode(upright)
+        else:
+            self._encode(frame)
+        if self.duration and frame.time is not None and self.origin is not None:
+            progress(min(max((frame.time - self.origin) / self.duration, 0.0), 1.0))
+
+    def _encode(self, frame: av.VideoFrame) -> None:
+        time_base = frame.time_base or self.video.time_base
+        assert time_base is not None
+        if frame.pts is None:
+            step = 1 / (float(self.video.average_rate or 30) * float(time_base))
+            frame.pts = 0 if self.last_pts is None else self.last_pts + max(1, round(step))
+        if self.origin is None:
+            self.origin = float(frame.pts * time_base)
+            self.origin_pts = frame.pts
+        pts = frame.pts - self.origin_pts
+        if self.last_pts is not None and pts <= self.last_pts:
+            return  # x264 needs strictly increasing timestamps; a repeated one is a duplicate
+        self.last_pts = pts
+        # The first frame at or past each boundary is a keyframe in every rendition (what the
+        # ffmpeg CLI's -force_key_frames expr:gte(t,n_forced*T) does); the muxer cuts there.
+        seconds = float(pts * time_base) + _TIME_SLACK
+        keyframe = seconds >= self.next_keyframe
+        while seconds >= self.next_keyframe:
+            self.next_keyframe += self.settings.segment_seconds
+        frame.pts = pts
+        for variant in self.variants:
+            variant.encode_video(frame, keyframe=keyframe)
+
+    def _audio_frame(self, frame: av.AudioFrame) -> None:
+        # Sound decoded before the first picture waits for it: its time is counted from there.
+        self.pending.append(frame)
+        if self.origin is not None:
+            self._play_pending()
+
+    def _play_pending(self) -> None:
+        pending, self.pending = self.pending, []
+        for frame in pending:
+            self._resample(frame)
+
+    def _resample(self, frame: av.AudioFrame) -> None:
+        assert self.resampler is not None
+        if self.audio_samples is None:
+            if frame.time is None or self.origin is None:
+                self.audio_samples = 0
+            else:
+                self.audio_samples = max(0, round((frame.time - self.origin) * self.resampler.rate))
+        self._resampled(self.resampler.resample(frame))
+
+    def _resampled(self, frames: list[av.AudioFrame]) -> None:
+        for frame in frames:
+            assert self.audio_samples is not None
+            frame.pts = self.audio_samples
+            frame.time_base = Fraction(1, frame.sample_rate)
+            self.audio_samples += frame.samples
+            for variant in self.variants:
+                variant.encode_audio(frame)
+
+
+def _open(source: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(source), mode="r")
+    except av.error.FFmpegError as exc:
+        raise InvalidMedia(UNREADABLE) from exc
+
+
+def _demuxed(
+    container: av.container.InputContainer, streams: list[av.VideoStream | av.AudioStream]
+) -> Iterator[av.Packet[Any]]:
+    try:
+        yield from container.demux(streams)
+    except av.error.InvalidDataError as exc:
+        raise InvalidMedia(UNREADABLE) from exc
+
+
+def _decode(stream: av.VideoStream | av.AudioStream, packet: av.Packet[Any]) -> list[Any]:
+    try:
+        return stream.decode(packet)
+    except av.error.InvalidDataError:
+        return []  # a damaged packet: the decoder resumes at the next one, as the ffmpeg CLI does
+
+
+def _header_duration(container: av.container.InputContainer, video: av.VideoStream) -> float:
+    """The duration the headers claim, for progress only; 0 if they say nothing."""
+    if video.duration is not None and video.time_base is not None:
+        return float(video.duration * video.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def _finish(out_dir: Path, variants: Sequence[_Variant]) -> HlsOutput:
+    renditions = tuple(_described(variant) for variant in variants)
+    duration = max(_playlist_duration(rendition.playlist) for rendition in renditions)
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for rendition in renditions:
+        lines.append(
+            f"#EXT-X-STREAM-INF:BANDWIDTH={rendition.bandwidth},"
+            f"AVERAGE-BANDWIDTH={rendition.average_bandwidth},"
+            f"RESOLUTION={rendition.rendition.width}x{rendition.rendition.height},"
+            f'CODECS="{rendition.codecs}",FRAME-RATE={rendition.frame_rate:.3f}'
+        )
+        lines.append(f"{rendition.rendition.name}/{MEDIA_PLAYLIST}")
+    master = out_dir / MASTER_PLAYLIST
+    master.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return HlsOutput(master_playlist=master, renditions=renditions, duration=duration)
+
+
+def _described(variant: _Variant) -> HlsRendition:
+    playlist = variant.directory / MEDIA_PLAYLIST
+    segments = _segments(playlist)
+    if not segments:
+        raise InvalidMedia("The video in this file cannot be decoded.")
+    _rewrite_playlist(playlist, segments)
+    rates = [
+        8 * (variant.directory / uri).stat().st_size / seconds
+        for uri, seconds in segments
+        if seconds > 0
+    ]
+    total_seconds = sum(seconds for _, seconds in segments)
+    total_bits = 8 * sum((variant.directory / uri).stat().st_size for uri, _ in segments)
+    codecs = _avc1(variant.extradata)
+    if variant.audio is not None:
+        codecs += ",mp4a.40.2"
+    return HlsRendition(
+        rendition=variant.rendition,
+        playlist=playlist,
+        bandwidth=math.ceil(max(rates, default=total_bits / max(total_seconds, 1e-9))),
+        average_bandwidth=math.ceil(total_bits / max(total_seconds, 1e-9)),
+        codecs=codecs,
+        frame_rate=variant.frames / total_seconds if total_seconds else 0.0,
+        segments=len(segments),
+    )
+
+
+def _segments(playlist: Path) -> list[tuple[str, float]]:
+    """(URI, seconds) of each segment of a media playlist."""
+    segments: list[tuple[str, float]] = []
+    seconds: float | None = None
+    for raw in playlist.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if line.startswith("#EXTINF:"):
+            seconds = float(line[len("#EXTINF:") :].split(",", 1)[0])
+        elif line and not line.startswith("#") and seconds is not None:
+            segments.append((line, seconds))
+            seconds = None
+    return segments
+
+
+def _rewrite_playlist(playlist: Path, segments: Sequence[tuple[str, float]]) -> None:
+    """A VOD media playlist whose target duration no segment exceeds (the muxer rounds it)."""
+    target = max(1, math.ceil(max(seconds for _, seconds in segments) - 1e-6))
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:3",
+        f"#EXT-X-TARGETDURATION:{target}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+    ]
+    for uri, seconds in segments:
+        lines += [f"#EXTINF:{seconds:.6f},", uri]
+    lines.append("#EXT-X-ENDLIST")
+    playlist.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _playlist_duration(playlist: Path) -> float:
+    return sum(seconds for _, seconds in _segments(playlist))
+
+
+def _avc1(extradata: bytes) -> str:
+    """``avc1.PPCCLL`` from the SPS in the encoder's extradata (avcC or Annex B)."""
+    if len(extradata) >= 4 and extradata[0] == 1:
+        return "avc1." + extradata[1:4].hex().upper()
+    for start in _nal_starts(extradata):
+        if start + 3 < len(extradata) and extradata[start] & 0x1F == 7:
+            return "avc1." + extradata[start + 1 : start + 4].hex().upper()
+    raise ValueError("the encoder wrote no SPS")
+
+
+def _nal_starts(data: bytes) -> list[int]:
+    starts: list[int] = []
+    index = data.find(b"\x00\x00\x01")
+    while index >= 0:
+        starts.append(index + 3)
+        index = data.find(b"\x00\x00\x01", index + 3)
+    return starts
+
+
+def _remove(out_dir: Path, ladder: Sequence[Rendition]) -> None:
+    """Remove what a failed or cancelled transcode wrote (and nothing else of ``out_dir``)."""
+    for rendition in ladder:
+        shutil.rmtree(out_dir / rendition.name, ignore_errors=True)
+    (out_dir / MASTER_PLAYLIST).unlink(missing_ok=True)

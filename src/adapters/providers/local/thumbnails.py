@@ -1,0 +1,263 @@
+"""Still images of a video: a representative frame, any frame as JPEG or WebP, a storyboard.
+
+A thumbnail is the decoded frame nearest the asked time (after a seek to the keyframe before it),
+turned upright and scaled to the asked width with the display aspect kept; never wider than the
+video. :func:`representative_time` looks at a few frames spread over the video and picks the one
+with the most detail, so a fade from black does not become the poster.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import av
+import av.error
+from attrs import frozen
+from av.video.reformatter import ColorRange, Interpolation
+
+from adapters.providers.local.probe import UNREADABLE, InvalidMedia, MediaProbe, probe
+from adapters.providers.local.upright import upright
+
+ImageFormat = Literal["jpeg", "webp"]
+
+CONTENT_TYPES: dict[str, str] = {"jpeg": "image/jpeg", "webp": "image/webp"}
+"""The media type of each image format, for serving."""
+
+_CANDIDATES = (0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9)
+"""Where in the video :func:`representative_time` looks, as shares of the duration."""
+
+_SAMPLE_SIZE = (64, 36)
+_JPEG_QSCALE = 3
+"""FFmpeg's JPEG quantiser scale (2 best .. 31 worst): 3 is visually clean at a few tens of KB."""
+_WEBP_QUALITY = "80"
+
+
+@frozen
+class Storyboard:
+    """A sprite of tiles (JPEG) and the WebVTT that maps each time range to its tile."""
+
+    image: bytes
+    vtt: str
+    columns: int
+    rows: int
+    tile_width: int
+    tile_height: int
+
+
+def representative_time(source: Path, probe: MediaProbe) -> float:
+    """The time (seconds) of the frame with the most detail among a few spread over the video."""
+    best_time, best_score = 0.0, -math.inf
+    with _open(source) as container:
+        for share in _CANDIDATES:
+            at = share * probe.duration
+            frame = _frame_at(container, at)
+            if frame is None:
+                continue
+            score = _detail(frame)
+            if score > best_score + 1e-9:
+                best_time, best_score = at, score
+    return best_time
+
+
+def render_thumbnail(
+    source: Path,
+    *,
+    time: float | None,
+    width: int | None,
+    image_format: ImageFormat,
+) -> bytes:
+    """The frame at ``time`` (None: :func:`representative_time`) as an image ``width`` wide.
+
+    ``width`` None is the video's display width; a wider one is capped to it. The height follows
+    the display aspect. Raises :class:`InvalidMedia` if no frame decodes.
+    """
+    facts = probe(source)
+    at = representative_time(source, facts) if time is None else min(max(time, 0.0), facts.duration)
+    with _open(source) as container:
+        frame = _frame_at(container, at)
+    if frame is None:
+        raise InvalidMedia("The video in this file cannot be decoded.")
+    out_width = min(width or facts.width, facts.width)
+    out_height = max(1, round(out_width * facts.height / facts.width))
+    return encode_image(upright(frame), out_width, out_height, image_format)
+
+
+def storyboard(
+    source: Path, *, interval: float = 5.0, tile_width: int = 160, columns: int = 10
+) -> Storyboard:
+    """One tile every ``interval`` seconds in a sprite, and a WebVTT of ``#xywh`` cues."""
+    facts = probe(source)
+    # 4:2:0 tiles need even sides to sit on chroma sample boundaries in the sprite
+    tile_width = max(2, min(tile_width, facts.width) // 2 * 2)
+    tile_height = max(2, round(tile_width * facts.height / facts.width / 2) * 2)
+    count = max(1, math.ceil(facts.duration / interval))
+    columns = min(columns, count)
+    rows = math.ceil(count / columns)
+    planes = _Sprite(columns * tile_width, rows * tile_height)
+    previous: av.VideoFrame | None = None
+    with _open(source) as container:
+        for index in range(count):
+            frame = _frame_at(container, index * interval)
+            tile = (
+                previous
+                if frame is None
+                else _scaled(upright(frame), tile_width, tile_height, "yuv420p")
+            )
+            if tile is not None:
+                planes.paste(tile, (index % columns) * tile_width, (index // columns) * tile_height)
+            previous = tile
+    cues = ["WEBVTT", ""]
+    for index in range(count):
+        x, y = (index % columns) * tile_width, (index // columns) * tile_height
+        end = min((index + 1) * interval, facts.duration)
+        cues += [
+            f"{_vtt_time(index * interval)} --> {_vtt_time(end)}",
+            f"storyboard.jpg#xywh={x},{y},{tile_width},{tile_height}",
+            "",
+        ]
+    return Storyboard(
+        image=encode_image(planes.frame(), planes.width, planes.height, "jpeg"),
+        vtt="\n".join(cues),
+        columns=columns,
+        rows=rows,
+        tile_width=tile_width,
+        tile_height=tile_height,
+    )
+
+
+def encode_image(frame: av.VideoFrame, width: int, height: int, image_format: ImageFormat) -> bytes:
+    """``frame`` scaled to ``width`` x ``height`` and encoded as one JPEG or WebP image."""
+    if image_format == "jpeg":
+        context = av.CodecContext.create("mjpeg", "w")
+        context.pix_fmt = "yuvj420p"
+        context.color_range = ColorRange.JPEG
+        # PyAV cannot set a frame's quality, which fixed-qscale mode reads: pin the rate
+        # control's quantiser range instead.
+        context.qmin = context.qmax = _JPEG_QSCALE
+        image = _scaled(frame, width, height, "yuvj420p", ColorRange.JPEG)
+    else:
+        context = av.CodecContext.create("libwebp", "w")
+        context.pix_fmt = "yuv420p"
+        context.options = {"quality": _WEBP_QUALITY}
+        image = _scaled(frame, width, height, "yuv420p")
+    assert isinstance(context, av.VideoCodecContext)
+    context.width, context.height = width, height
+    context.time_base = Fraction(1, 1)
+    image.pts = 0
+    packets = context.encode(image) + context.encode(None)
+    return b"".join(bytes(packet) for packet in packets)
+
+
+def _scaled(
+    frame: av.VideoFrame,
+    width: int,
+    height: int,
+    pixel_format: str,
+    color_range: ColorRange | None = None,
+) -> av.VideoFrame:
+    return frame.reformat(
+        width=width,
+        height=height,
+        format=pixel_format,
+        interpolation=Interpolation.BICUBIC,
+        dst_color_range=color_range,
+    )
+
+
+def _open(source: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(source), mode="r")
+    except av.error.FFmpegError as exc:
+        raise InvalidMedia(UNREADABLE) from exc
+
+
+def _frame_at(container: av.container.InputContainer, at: float) -> av.VideoFrame | None:
+    """The first decoded frame at or after ``at`` seconds from the start, else the last one."""
+    video = container.streams.video[0]
+    time_base = video.time_base
+    assert time_base is not None
+    start = video.start_time or 0
+    container.seek(start + int(at / time_base), stream=video, backward=True, any_frame=False)
+    video.codec_context.flush_buffers()
+    last: av.VideoFrame | None = None
+    half_frame = 0.5 / float(video.average_rate or 30)
+    try:
+        for packet in container.demux(video):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                continue
+            for frame in frames:
+                assert isinstance(frame, av.VideoFrame)
+                last = frame
+                if (
+                    frame.time is not None
+                    and frame.time - float(start * time_base) >= at - half_frame
+                ):
+                    return frame
+    except av.error.EOFError:
+        pass
+    return last
+
+
+def _detail(frame: av.VideoFrame) -> float:
+    """How much a frame shows: the spread of its luma, on a small grey copy."""
+    grey = frame.reformat(width=_SAMPLE_SIZE[0], height=_SAMPLE_SIZE[1], format="gray")
+    plane = grey.planes[0]
+    data = bytes(plane)
+    values = [
+        data[row * plane.line_size + column]
+        for row in range(grey.height)
+        for column in range(grey.width)
+    ]
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((value - mean) ** 2 for value in values) / len(values))
+
+
+class _Sprite:
+    """A yuv420p picture assembled tile by tile in memory (black where no tile lands)."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self.planes = [
+            bytearray(width * height),
+            bytearray(b"\x80" * ((width // 2) * (height // 2))),
+            bytearray(b"\x80" * ((width // 2) * (height // 2))),
+        ]
+
+    def paste(self, tile: av.VideoFrame, x: int, y: int) -> None:
+        for index, (plane, source) in enumerate(zip(self.planes, tile.planes, strict=True)):
+            shift = 0 if index == 0 else 1
+            stride = self.width >> shift
+            data = bytes(source)
+            for row in range(source.height):
+                begin = ((y >> shift) + row) * stride + (x >> shift)
+                start = row * source.line_size
+                plane[begin : begin + source.width] = data[start : start + source.width]
+
+    def frame(self) -> av.VideoFrame:
+        frame = av.VideoFrame(self.width, self.height, "yuv420p")
+        for index, (plane, target) in enumerate(zip(self.planes, frame.planes, strict=True)):
+            stride = self.width >> (0 if index == 0 else 1)
+            if target.line_size == stride:
+                target.update(bytes(plane))
+            else:
+                rows = len(plane) // stride
+                target.update(
+                    b"".join(
+                        bytes(plane[row * stride : (row + 1) * stride]).ljust(
+                            target.line_size, b"\0"
+                        )
+                        for row in range(rows)
+                    )
+                )
+        return frame
+
+
+def _vtt_time(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    whole, millis = divmod(millis, 1000)
+    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}.{millis:03d}"
