@@ -22,7 +22,8 @@ from adapters.error_reporting import (
     build_error_reporter,
 )
 from adapters.publisher import InProcessEventPublisher
-from entrypoints.http.metrics import MetricsAccess, ServiceMetrics, incoming_request_id
+from entrypoints.http.metrics import MetricsAccess, ServiceMetrics
+from entrypoints.http.pipeline import incoming_request_id
 from entrypoints.observability import (
     REDACTED,
     REQUEST_ID,

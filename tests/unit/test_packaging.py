@@ -12,8 +12,8 @@ import entrypoints
 import media_core
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
-from entrypoints.http.metrics import UNMATCHED_CANONICAL
 from entrypoints.http.openapi import document
+from entrypoints.http.pipeline import UNMATCHED_CANONICAL
 from entrypoints.settings import Settings
 
 SRC = Path(__file__).resolve().parents[2] / "src"

@@ -23,18 +23,11 @@ from entrypoints.http.keys import (
     Limits,
 )
 from entrypoints.http.live import add_live_routes
-from entrypoints.http.metrics import (
-    METRICS,
-    METRICS_ACCESS,
-    READINESS_CHECKS,
-    MetricsAccess,
-    ObservedRoutes,
-    ServiceMetrics,
-    add_operator_routes,
-    watch_dependencies,
-)
+from entrypoints.http.metrics import METRICS, METRICS_ACCESS, MetricsAccess, ServiceMetrics
 from entrypoints.http.openapi import add_openapi_routes
+from entrypoints.http.pipeline import ObservedRoutes
 from entrypoints.http.problems import ERROR_REPORTER
+from entrypoints.http.readiness import READINESS_CHECKS, add_operator_routes, watch_dependencies
 from entrypoints.http.upload_policy import add_policy_route
 from entrypoints.http.web import add_web_routes
 from media_core.reconcile import Reconciler

@@ -37,7 +37,7 @@ from aiohttp import web
 from attrs import define, frozen
 
 from entrypoints.http.keys import AUTHENTICATOR, CONTAINER
-from entrypoints.http.metrics import ObservedRoutes, request_id_header
+from entrypoints.http.pipeline import ObservedRoutes, request_id_header
 from entrypoints.http.problems import HttpProblem
 from entrypoints.http.schemas import upload_json
 from media_core.events import DomainEvent

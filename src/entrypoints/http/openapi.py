@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from entrypoints.http.metrics import ObservedRoutes
+from entrypoints.http.pipeline import ObservedRoutes
 from entrypoints.http.problems import HttpProblem, problem_catalogue
 from media_core.policy import DEFAULT_TYPES
 

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from entrypoints.http.keys import CONTAINER
-from entrypoints.http.metrics import ObservedRoutes
+from entrypoints.http.pipeline import ObservedRoutes
 from media_core.model import Visibility
 from media_core.policy import UploadPolicy
 

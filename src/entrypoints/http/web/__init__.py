@@ -26,7 +26,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from entrypoints.http.metrics import ObservedRoutes
+from entrypoints.http.pipeline import ObservedRoutes
 from entrypoints.http.problems import HttpProblem
 
 STATIC_DIR = Path(__file__).parent / "static"
