@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from importlib import metadata, resources
 from pathlib import Path
 
 import pytest
@@ -12,9 +14,10 @@ import entrypoints
 import media_core
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
-from entrypoints.http.openapi import document
+from entrypoints.http.openapi import DOCUMENT_FILE, document
 from entrypoints.http.pipeline import UNMATCHED_CANONICAL
 from entrypoints.settings import Settings
+from media_core.policy import DEFAULT_TYPES
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -38,6 +41,21 @@ def test_openapi_document_is_valid_3_1() -> None:
     doc = document()
     assert doc["openapi"].startswith("3.1")
     validate(doc)
+
+
+def test_openapi_document_states_this_version_and_the_default_types() -> None:
+    """The document file names the installed version and the MIME types the policy allows."""
+    doc = document()
+    assert doc["info"]["version"] == metadata.version("media-core")
+    mime_type = doc["components"]["schemas"]["CreateUploadRequest"]["properties"]["mimeType"]
+    assert mime_type["examples"] == sorted(DEFAULT_TYPES)
+
+
+def test_openapi_document_is_package_data() -> None:
+    """The document is read from the package (importlib.resources), not from the source tree."""
+    shipped = resources.files("entrypoints.http").joinpath(DOCUMENT_FILE)
+    assert shipped.is_file()
+    assert json.loads(shipped.read_bytes()) == document()
 
 
 def test_every_route_is_documented() -> None:
