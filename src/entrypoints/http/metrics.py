@@ -46,6 +46,7 @@ seconds costs at most one query per TTL.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import time
@@ -279,95 +280,69 @@ class ServiceMetrics:
     ) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.uploads_created = Counter(
-            "media_uploads_created",
-            "Upload slots handed out.",
-            ["provider"],
-            registry=r,
+        counter = functools.partial(Counter, registry=r)
+        histogram = functools.partial(Histogram, registry=r)
+        video_histogram = functools.partial(histogram, buckets=VIDEO_BUCKETS)
+        self.uploads_created = counter(
+            "media_uploads_created", "Upload slots handed out.", ["provider"]
         )
-        self.uploads_finished = Counter(
+        self.uploads_finished = counter(
             "media_uploads_finished",
             "Uploads that reached a final status (ready or failed).",
             ["provider", "status"],
-            registry=r,
         )
-        self.upload_failures = Counter(
-            "media_upload_failures",
-            "Failed uploads by failure code.",
-            ["provider", "code"],
-            registry=r,
+        self.upload_failures = counter(
+            "media_upload_failures", "Failed uploads by failure code.", ["provider", "code"]
         )
-        self.uploads_deleted = Counter(
-            "media_uploads_deleted",
-            "Uploads deleted.",
-            ["provider"],
-            registry=r,
+        self.uploads_deleted = counter("media_uploads_deleted", "Uploads deleted.", ["provider"])
+        self.ready_seconds = video_histogram(
+            "media_upload_ready_seconds", "Seconds from the upload request to READY.", ["provider"]
         )
-        self.ready_seconds = Histogram(
-            "media_upload_ready_seconds",
-            "Seconds from the upload request to READY.",
-            ["provider"],
-            buckets=VIDEO_BUCKETS,
-            registry=r,
-        )
-        self.processing_seconds = Histogram(
+        self.processing_seconds = video_histogram(
             "media_upload_processing_seconds",
             "Seconds from the upload's completion (provider processing began) to READY.",
             ["provider"],
-            buckets=VIDEO_BUCKETS,
-            registry=r,
         )
-        self.transfer_seconds = Histogram(
+        self.transfer_seconds = video_histogram(
             "media_upload_transfer_seconds",
             "Seconds from the upload request until the provider had the bytes.",
             ["provider"],
-            buckets=VIDEO_BUCKETS,
-            registry=r,
         )
-        self.webhooks = Counter(
+        self.webhooks = counter(
             "media_webhook_deliveries",
             "Webhook deliveries by provider and outcome.",
             ["provider", "outcome"],
-            registry=r,
         )
-        self.provider_requests = Counter(
+        self.provider_requests = counter(
             "media_provider_requests",
             "Provider API call attempts by outcome (ok, rejected, throttled, server_error, "
             "timeout, transport_error).",
             ["provider", "operation", "outcome"],
-            registry=r,
         )
-        self.provider_seconds = Histogram(
+        self.provider_seconds = histogram(
             "media_provider_request_seconds",
             "Seconds per provider API call attempt.",
             ["provider", "operation"],
             buckets=CALL_BUCKETS,
-            registry=r,
         )
-        self.rate_limited = Counter(
-            "media_rate_limited",
-            "Requests refused by a rate limit (429).",
-            ["route"],
-            registry=r,
+        self.rate_limited = counter(
+            "media_rate_limited", "Requests refused by a rate limit (429).", ["route"]
         )
-        self.requests = Counter(
+        self.requests = counter(
             "media_http_requests",
             "HTTP requests by route template, method and status.",
             ["route", "method", "status"],
-            registry=r,
         )
-        self.request_seconds = Histogram(
+        self.request_seconds = histogram(
             "media_http_request_seconds",
             "Seconds to answer an HTTP request, by route template and method.",
             ["route", "method"],
             buckets=CALL_BUCKETS,
-            registry=r,
         )
-        self.errors_reported = Counter(
+        self.errors_reported = counter(
             "media_errors_reported",
             "Unexpected exceptions reported, by where they happened.",
             ["where"],
-            registry=r,
         )
         self.reconciler = ReconcilerMetrics(r)
         self.circuit = CircuitCollector()
