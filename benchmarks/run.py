@@ -720,6 +720,17 @@ def report(
     return "\n".join(lines) + "\n"
 
 
+HISTORY_HEADING = "## History"
+"""The section of docs/benchmarks.md that a run keeps: what earlier sessions measured."""
+
+
+def with_history(text: str, path: Path) -> str:
+    """``text``, followed by the history section of the report already at ``path``."""
+    old = path.read_text() if path.exists() else ""
+    at = old.find(f"\n{HISTORY_HEADING}\n")
+    return text if at < 0 else text + old[at:]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=8)
@@ -767,8 +778,9 @@ def main() -> None:
             memory |= stream_memory(workdir, 1000)
             print(f"  memory: {memory}")
     text = report(results, scale_results, memory, args.seconds, express_results)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(text)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(with_history(text, output))
     print(text)
 
 

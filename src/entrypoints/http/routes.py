@@ -30,8 +30,7 @@ IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 WEBHOOK_LIMITER: web.AppKey[RateLimiter] = web.AppKey("webhook_limiter")
 """The per-source-address limiter of the webhook routes; absent means unlimited."""
 MAX_PAGE = 100
-# An enum's .value is two Python calls (a descriptor, then its getter); a lookup here is one
-# (the member's __hash__).
+# Outcome and status texts by lookup: cheaper than .value on the webhook path.
 _TEXT: dict[WebhookOutcome | UploadStatus, str] = {
     member: member.value for enum in (WebhookOutcome, UploadStatus) for member in enum
 }
