@@ -40,6 +40,7 @@ from entrypoints.http.auth import Authenticator, JwtBearerAuthenticator
 from entrypoints.http.metrics import ServiceMetrics
 from entrypoints.settings import Settings, SettingsError
 from media_core.policy import UploadPolicy
+from media_core.providers import ProviderSet
 from media_core.ports import (
     Clock,
     ErrorReporter,
@@ -390,6 +391,11 @@ async def close_provider(provider: VideoProvider) -> None:
         await provider.close()
 
 
+def build_provider_set(provider: VideoProvider, breaker: CircuitBreaker | None) -> ProviderSet:
+    """The providers the service runs with, each with its breaker as its health."""
+    return ProviderSet([provider], health={provider.name: breaker} if breaker else None)
+
+
 def build_verifiers(settings: Settings) -> dict[str, WebhookVerifier]:
     """The webhook routes in force, by the last path segment."""
     verifiers: dict[str, WebhookVerifier] = {}
@@ -484,9 +490,10 @@ class Container(containers.DeclarativeContainer):
     verifiers = providers.Singleton(build_verifiers, settings)
     authenticator = providers.Singleton(build_authenticator, settings)
 
+    video_providers = providers.Singleton(build_provider_set, provider, provider_breaker)
     service = providers.Singleton(
         MediaService,
-        provider=provider,
+        providers=video_providers,
         repository=repository,
         clock=clock,
         ids=ids,

@@ -6,10 +6,10 @@ An upload belongs to the provider that created it, for life (``MediaUpload.provi
 to a provider that did not create the upload.
 
 A new upload goes where the :class:`~media_core.ports.ProviderSelector` ranks first, unless that
-provider is not accepting (its circuit is open): :meth:`ProviderSet.attempts` puts the accepting
-providers of the ranking first, in their ranked order, and the service tries them one after the
-other while a create fails having done nothing (``ProviderUnavailable.nothing_done``). Landing
-anywhere but on the first of the ranking is a failover (:class:`Failover`).
+provider is not accepting (its circuit is open): :meth:`ProviderSet.attempts` keeps the accepting
+providers of the ranking, in their ranked order, and the service tries them one after the other
+while a create fails having done nothing (``ProviderUnavailable.nothing_done``). Landing anywhere
+but on the first of the ranking is a failover (:class:`Failover`).
 """
 
 from __future__ import annotations
@@ -133,14 +133,14 @@ class ProviderSet:
         return tuple(ProviderCandidate(name, self.accepting(name)) for name in self._by_name)
 
     def attempts(self, ranking: Sequence[str]) -> tuple[VideoProvider, ...]:
-        """The order to try ``ranking`` in: its accepting providers first, then the others (an
-        open circuit refuses at once and sends nothing, so when none is accepting the create
-        still answers with the first one's refusal and its ``Retry-After``)."""
+        """The providers to try for a new upload ranked ``ranking``: its accepting ones in
+        ranked order; when none is accepting, the first of the ranking alone (an open circuit
+        refuses at once and sends nothing, so the create answers with its ``Retry-After``)."""
         if not ranking:
             raise ValueError("the provider selector chose no provider")
         chosen = tuple(self.named(name) for name in dict.fromkeys(ranking))
         accepting = tuple(p for p in chosen if self.accepting(p.name))
-        return accepting + tuple(p for p in chosen if not self.accepting(p.name))
+        return accepting or chosen[:1]
 
 
 @frozen

@@ -4,9 +4,11 @@ One pass (:meth:`Reconciler.run_once`) claims bounded batches of stale unfinishe
 (:meth:`MediaRepository.claim_stale`, which leases them so that every other instance skips them),
 and for each one:
 
+- an upload whose provider is no longer configured is left alone, and counted (nothing is sent
+  to a provider that did not create it, and nothing is decided without its answer);
 - an upload still UPLOADING without a provider upload id, older than ``pending_after``, is a
   create that died between our first write and the last: it ends FAILED (``provider_error``);
-- any other asks the provider for its state (``VideoProvider.fetch_events``) and applies what
+- any other asks its own provider for its state (``VideoProvider.fetch_events``) and applies what
   it says through :meth:`MediaService.apply_provider_event`, the webhooks' own path (so the state
   machine and the at-most-once delivery keys apply unchanged);
 - then one still UPLOADING whose upload URL has expired ends FAILED (``expired``).
@@ -72,6 +74,8 @@ class ReconcileReport:
     """Uploads failed because their create never recorded a provider slot."""
     errors: int = 0
     """Uploads left for a later pass because the provider or the store failed."""
+    unconfigured: int = 0
+    """Uploads left alone because their provider is no longer configured."""
     deliveries_pruned: int = 0
     idempotency_keys_pruned: int = 0
 
@@ -80,6 +84,7 @@ class ReconcileReport:
         return (
             f"claimed {self.claimed}, fetched {self.fetched}, applied {self.applied}, "
             f"expired {self.expired}, abandoned {self.abandoned}, errors {self.errors}, "
+            f"{self.unconfigured} of providers no longer configured, "
             f"pruned {self.deliveries_pruned} deliveries and "
             f"{self.idempotency_keys_pruned} idempotency keys"
         )
@@ -95,6 +100,7 @@ class _PassCounts:
     expired: int = 0
     abandoned: int = 0
     errors: int = 0
+    unconfigured: int = 0
 
 
 @define
@@ -139,12 +145,16 @@ class Reconciler:
 
     async def _reconcile(self, upload: MediaUpload, counts: _PassCounts) -> None:
         service = self.service
+        provider = service.providers.get(upload.provider)
+        if provider is None:
+            counts.unconfigured += 1
+            return
         try:
             if upload.status is UploadStatus.UPLOADING and upload.provider_upload_id is None:
                 before = service.clock.now() - self.settings.pending_after
                 counts.abandoned += await service.abandon_upload(upload.id, created_before=before)
                 return
-            events = await service.provider.fetch_events(upload, service.clock.now())
+            events = await provider.fetch_events(upload, service.clock.now())
             counts.fetched += 1
             for event in events:
                 outcome, _ = await service.apply_provider_event(event)

@@ -22,12 +22,19 @@ from media_core.errors import (
     InvalidInput,
     MediaCoreError,
     ProviderError,
+    ProviderUnavailable,
     QuotaExceeded,
     RateLimited,
     UploadNotFound,
     VersionConflict,
 )
-from media_core.events import DomainEvent, ProviderEvent, UploadDeleted, UploadRequested
+from media_core.events import (
+    DomainEvent,
+    ProviderEvent,
+    UploadDeleted,
+    UploadFailedOver,
+    UploadRequested,
+)
 from media_core.model import (
     FailureCode,
     MediaUpload,
@@ -46,13 +53,16 @@ from media_core.ports import (
     IdempotencyRecord,
     IdGenerator,
     MediaRepository,
+    NewUploadChoice,
     Playback,
+    ProviderSelector,
     RateDecision,
     RateLimiter,
     Usage,
     VideoProvider,
     WebhookVerifier,
 )
+from media_core.providers import Failover, InOrderSelector, ProviderSet
 from media_core.state_machine import (
     Transition,
     abandon,
@@ -61,6 +71,7 @@ from media_core.state_machine import (
     cancel,
     expire,
     fail,
+    reassign,
 )
 
 log = logging.getLogger("media_core")
@@ -103,6 +114,8 @@ class UploadSlot:
     """The rate limiter's decision; ``None`` for a replayed idempotent request (nothing spent)."""
     replayed: bool = False
     """True when an ``Idempotency-Key`` matched an earlier request, whose slot this is."""
+    failover: Failover | None = None
+    """Set when the upload went to another provider than the one its selector preferred."""
 
 
 @frozen
@@ -168,9 +181,13 @@ class WebhookOutcome(enum.Enum):
 
 @define
 class MediaService:
-    """The use cases of media-core, wired to one provider and one repository."""
+    """The use cases of media-core, wired to its providers and one repository.
 
-    provider: VideoProvider
+    Every operation on an existing upload goes to the provider that created it
+    (:meth:`ProviderSet.holding`); ``selector`` chooses the provider of each new one.
+    """
+
+    providers: ProviderSet
     repository: MediaRepository
     clock: Clock
     ids: IdGenerator
@@ -183,11 +200,24 @@ class MediaService:
     """How long a request waits for another one with the same ``Idempotency-Key`` to finish."""
     idempotency_poll_seconds: float = 0.05
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    selector: ProviderSelector = attrs.field(factory=InOrderSelector)
 
     async def request_upload(
-        self, owner_id: str, command: RequestUpload, *, idempotency_key: str | None = None
+        self,
+        owner_id: str,
+        command: RequestUpload,
+        *,
+        idempotency_key: str | None = None,
+        provider: str | None = None,
     ) -> UploadSlot:
         """Validate, rate-limit, record the upload as UPLOADING, then open the provider's slot.
+
+        The provider is ``provider`` when the host names one (and only it is tried), else the
+        first accepting one in the selector's ranking. A create that fails having done nothing
+        there (``ProviderUnavailable.nothing_done``: never sent, refused, 5xx, throttled,
+        circuit open) goes on to the next accepting provider of the ranking, and the slot says
+        so (``failover``, and an ``UploadFailedOver`` event); only a create no provider took
+        raises.
 
         The order of writes leaves nothing half-done:
 
@@ -211,10 +241,23 @@ class MediaService:
             visibility=command.visibility,
             extra=command.extra,
         )
+        if provider is not None:
+            ranking: Sequence[str] = (provider,)
+        else:
+            choice = NewUploadChoice(
+                owner_id=owner_id,
+                file_name=command.file_name,
+                file_size=command.file_size,
+                mime_type=mime_type,
+                visibility=metadata.visibility,
+            )
+            ranking = self.selector.select(choice, self.providers.candidates())
+        attempts = self.providers.attempts(ranking)
+        plan = _Plan(preferred=ranking[0], attempts=attempts)
         if idempotency_key is not None:
             check_idempotency_key(idempotency_key)
             return await self._idempotent_upload(
-                owner_id, command, mime_type, metadata, idempotency_key
+                owner_id, command, mime_type, metadata, idempotency_key, plan=plan
             )
         rate = await self._admit(owner_id, command.file_size)
         return await self._new_upload(
@@ -225,6 +268,7 @@ class MediaService:
             rate=rate,
             upload_id=self.ids.new_id(),
             key=None,
+            plan=plan,
         )
 
     async def _idempotent_upload(
@@ -234,6 +278,8 @@ class MediaService:
         mime_type: str,
         metadata: UploadMetadata,
         key: str,
+        *,
+        plan: _Plan,
     ) -> UploadSlot:
         fingerprint = request_fingerprint(command)
         attempts = max(1, math.ceil(self.idempotency_wait_seconds / self.idempotency_poll_seconds))
@@ -258,6 +304,7 @@ class MediaService:
                         rate=rate,
                         upload_id=mine.upload_id,
                         key=key,
+                        plan=plan,
                     )
             if record.fingerprint != fingerprint:
                 raise IdempotencyKeyReused(
@@ -304,12 +351,13 @@ class MediaService:
         rate: RateDecision,
         upload_id: str,
         key: str | None,
+        plan: _Plan,
     ) -> UploadSlot:
         now = self.clock.now()
         upload = MediaUpload(
             id=upload_id,
             owner_id=owner_id,
-            provider=self.provider.name,
+            provider=plan.attempts[0].name,
             file_name=sanitize_text(command.file_name),
             file_size=command.file_size,
             mime_type=mime_type,
@@ -322,18 +370,17 @@ class MediaService:
         except Exception:
             await self._release_key(owner_id, key, upload.id)
             raise
+        request = DirectUploadRequest(
+            upload_id=upload.id,
+            owner_id=owner_id,
+            file_name=upload.file_name,
+            file_size=upload.file_size,
+            mime_type=mime_type,
+            metadata=metadata,
+            now=now,
+        )
         try:
-            ticket = await self.provider.create_direct_upload(
-                DirectUploadRequest(
-                    upload_id=upload.id,
-                    owner_id=owner_id,
-                    file_name=upload.file_name,
-                    file_size=upload.file_size,
-                    mime_type=mime_type,
-                    metadata=metadata,
-                    now=now,
-                )
-            )
+            upload, provider, ticket, failover = await self._open_slot(upload, request, plan)
         except ProviderError as exc:
             await self._fail_quietly(
                 upload.id, FailureCode.PROVIDER_ERROR, f"provider: {exc.detail}"
@@ -345,20 +392,80 @@ class MediaService:
             if key is not None:
                 await self.repository.complete_idempotency_key(owner_id, key, upload.id, ticket)
         except Exception:
-            await self._compensate(upload, ticket)
+            await self._compensate(upload, ticket, provider)
             await self._release_key(owner_id, key, upload.id)
             raise
         log.info(
             "upload requested",
             extra={"upload_id": stored.id, "provider": stored.provider, "bytes": stored.file_size},
         )
-        await self._publish((UploadRequested(upload=stored, occurred_at=now),))
-        return UploadSlot(upload=stored, ticket=ticket, rate=rate)
+        events: tuple[DomainEvent, ...] = (UploadRequested(upload=stored, occurred_at=now),)
+        if failover is not None:
+            moved = UploadFailedOver(
+                upload=stored,
+                occurred_at=now,
+                from_provider=failover.from_provider,
+                reason=failover.reason,
+            )
+            events = (moved, *events)
+        await self._publish(events)
+        return UploadSlot(upload=stored, ticket=ticket, rate=rate, failover=failover)
 
-    async def _compensate(self, upload: MediaUpload, ticket: DirectUploadTicket) -> None:
+    async def _open_slot(
+        self, upload: MediaUpload, request: DirectUploadRequest, plan: _Plan
+    ) -> tuple[MediaUpload, VideoProvider, DirectUploadTicket, Failover | None]:
+        """Open the slot at the first provider of ``plan`` that takes it, failing over (and
+        moving the record to the next provider) while a create fails having done nothing."""
+        reason = (
+            None
+            if plan.attempts[0].name == plan.preferred
+            else f"{plan.preferred} is not taking new uploads now (its circuit is open)"
+        )
+        error: ProviderUnavailable | None = None
+        for provider in plan.attempts:
+            if provider.name != upload.provider:
+                upload = (
+                    await self._mutate(upload.id, self._reassign_to(provider.name), known=upload)
+                ).upload
+                if upload.provider != provider.name:
+                    assert error is not None
+                    raise error  # the record moved on meanwhile (cancelled): stop here
+            try:
+                ticket = await provider.create_direct_upload(request)
+            except ProviderUnavailable as exc:
+                if not exc.nothing_done:
+                    raise  # it may exist there: another provider's slot would be an orphan
+                log.warning("%s; trying the next provider", exc.detail)
+                error = exc
+                reason = reason or exc.detail
+                continue
+            if provider.name == plan.preferred:
+                return upload, provider, ticket, None
+            failover = Failover(
+                from_provider=plan.preferred,
+                to_provider=provider.name,
+                reason=reason or f"{plan.preferred} did not take it",
+            )
+            log.warning(
+                "upload %s failed over from %s to %s: %s",
+                upload.id,
+                failover.from_provider,
+                failover.to_provider,
+                failover.reason,
+            )
+            return upload, provider, ticket, failover
+        assert error is not None
+        raise error
+
+    def _reassign_to(self, provider: str) -> _Change:
+        return lambda current: reassign(current, provider, self.clock.now())
+
+    async def _compensate(
+        self, upload: MediaUpload, ticket: DirectUploadTicket, provider: VideoProvider
+    ) -> None:
         """Undo a provider slot whose recording failed: cancel it there, fail the record here."""
         try:
-            await self.provider.cancel_upload(_with_slot(upload, ticket).upload)
+            await provider.cancel_upload(_with_slot(upload, ticket).upload)
         except MediaCoreError as exc:
             # Nobody got the URL, so the slot stays unused until the provider expires it.
             log.warning("cancelling the unrecorded slot of %s failed: %s", upload.id, exc.detail)
@@ -519,17 +626,21 @@ class MediaService:
         return await self.repository.list_for_owner(owner_id, limit=limit, cursor=cursor)
 
     async def cancel_upload(self, owner_id: str, id_or_playback_id: str) -> MediaUpload:
-        """Cancel an unfinished upload: FAILED with code ``cancelled``, and the slot closed."""
+        """Cancel an unfinished upload: FAILED with code ``cancelled``, and the slot closed.
+
+        ``ProviderNotConfigured``, with nothing changed, when its provider was removed.
+        """
         upload = await self.get_status(owner_id, id_or_playback_id)
+        provider = self.providers.holding(upload)
         transition = await self._mutate(
             upload.id, lambda current: cancel(current, self.clock.now())
         )
         stored = transition.upload
         try:
             if stored.status is UploadStatus.FAILED and upload.status is UploadStatus.UPLOADING:
-                await self.provider.cancel_upload(stored)
+                await provider.cancel_upload(stored)
             else:
-                await self.provider.delete_video(stored)
+                await provider.delete_video(stored)
         except ProviderError as exc:
             # Our record is final either way; the reconciler or the provider's own expiry
             # cleans up a slot we could not close now.
@@ -537,27 +648,37 @@ class MediaService:
         return stored
 
     async def delete_upload(self, owner_id: str, id_or_playback_id: str) -> None:
-        """Delete the caller's upload here and at the provider."""
+        """Delete the caller's upload here and at its provider.
+
+        ``ProviderNotConfigured``, with nothing deleted, when its provider was removed: its
+        copy there would be left behind unseen.
+        """
         upload = await self.get_status(owner_id, id_or_playback_id)
+        provider = self.providers.holding(upload)
         if upload.status is UploadStatus.UPLOADING:
-            await self.provider.cancel_upload(upload)
+            await provider.cancel_upload(upload)
         elif upload.provider_asset_id or upload.playback_id:
-            await self.provider.delete_video(upload)
+            await provider.delete_video(upload)
         await self.repository.delete(upload.id)
         await self._publish((UploadDeleted(upload=upload, occurred_at=self.clock.now()),))
 
     async def playback(self, owner_id: str, id_or_playback_id: str) -> Playback:
-        """How the owner plays a READY upload (signed when PRIVATE)."""
+        """How the owner plays a READY upload (signed when PRIVATE), through its provider; once
+        that provider is removed, from the stored ids where that is possible (public)."""
         upload = await self.get_status(owner_id, id_or_playback_id)
         if upload.status is not UploadStatus.READY:
             raise Conflict(f"upload {upload.id} is {upload.status.value}, not ready")
-        return await self.provider.playback(upload, self.clock.now())
+        provider = self.providers.get(upload.provider)
+        if provider is None:
+            return self.providers.stored_playback(upload)
+        return await provider.playback(upload, self.clock.now())
 
     async def delete_all_for_user(self, owner_id: str) -> int:
         """Remove every upload of a user (the host deletes the user); returns how many.
 
-        Each video is deleted at the provider first (best effort: a provider that fails is
-        logged, and its copy expires or is removed by hand), then every record goes in one write.
+        Each video is deleted at its own provider first (best effort: a provider that fails,
+        or is no longer configured, is logged, and its copy expires or is removed by hand),
+        then every record goes in one write.
         """
         uploads: list[MediaUpload] = []
         cursor: str | None = None
@@ -569,10 +690,11 @@ class MediaService:
                 break
         for upload in uploads:
             try:
+                provider = self.providers.holding(upload)
                 if upload.status is UploadStatus.UPLOADING:
-                    await self.provider.cancel_upload(upload)
+                    await provider.cancel_upload(upload)
                 elif upload.provider_asset_id or upload.playback_id:
-                    await self.provider.delete_video(upload)
+                    await provider.delete_video(upload)
             except ProviderError as exc:
                 log.warning("provider cleanup of upload %s failed: %s", upload.id, exc.detail)
         count = await self.repository.delete_all_for_user(owner_id)
@@ -597,3 +719,11 @@ def _with_slot(upload: MediaUpload, ticket: DirectUploadTicket) -> Transition:
         asset_id=ticket.asset_id,
         expires_at=ticket.expires_at,
     )
+
+
+@frozen
+class _Plan:
+    """Where a new upload may go: the selector's first choice, and the providers to try."""
+
+    preferred: str
+    attempts: tuple[VideoProvider, ...]

@@ -201,3 +201,20 @@ def attach_slot(
         return _unchanged(upload)
     updated = attrs.evolve(updated, version=upload.version + 1)
     return Transition(upload=updated, events=(), changed=True)
+
+
+def reassign(upload: MediaUpload, provider: str, now: datetime) -> Transition:
+    """Give a new upload to ``provider`` instead: a create that failed over.
+
+    Only while it is UPLOADING with no slot at any provider (its create failed having done
+    nothing); otherwise a no-op, so an upload never changes provider once one holds it. No
+    events: its creation is announced once a slot is stored.
+    """
+    if (
+        upload.status is not UploadStatus.UPLOADING
+        or upload.provider_upload_id is not None
+        or upload.provider == provider
+    ):
+        return _unchanged(upload)
+    updated = attrs.evolve(upload, provider=provider, updated_at=now, version=upload.version + 1)
+    return Transition(upload=updated, events=(), changed=True)

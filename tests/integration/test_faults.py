@@ -32,6 +32,7 @@ from entrypoints.settings import MuxSettings
 from media_core.errors import ProviderUnavailable, RepositoryUnavailable
 from media_core.model import FailureCode, MediaUpload, UploadStatus, Visibility
 from media_core.ports import MediaRepository
+from media_core.providers import ProviderSet
 from media_core.reconcile import Reconciler, ReconcileSettings
 from media_core.services import MediaService, RequestUpload
 from tests.support.fakes import FrozenClock, ScriptedVideoProvider
@@ -62,7 +63,7 @@ async def store(pg_schema: str, tmp_path: Path) -> AsyncIterator[MediaRepository
 
 def _service(repository: Any, provider: ScriptedVideoProvider, clock: FrozenClock) -> MediaService:
     return MediaService(
-        provider=provider,
+        providers=ProviderSet.of(provider),
         repository=repository,
         clock=clock,
         ids=UlidGenerator(),

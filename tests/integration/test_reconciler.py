@@ -27,6 +27,7 @@ from media_core.errors import ProviderUnavailable
 from media_core.events import ProviderEvent, ProviderEventKind
 from media_core.model import FailureCode, MediaUpload, UploadStatus
 from media_core.ports import DeliveryKey, DirectUploadTicket, IdempotencyRecord, MediaRepository
+from media_core.providers import ProviderSet
 from media_core.reconcile import Reconciler, ReconcileSettings
 from media_core.services import MediaService
 from tests.support.fakes import FrozenClock, ScriptedVideoProvider
@@ -65,7 +66,7 @@ def service_for(
 ) -> MediaService:
     """A service over ``repository`` and ``provider`` at the test clock's time."""
     return MediaService(
-        provider=provider,
+        providers=ProviderSet.of(provider),
         repository=repository,
         clock=clock,
         ids=UlidGenerator(),

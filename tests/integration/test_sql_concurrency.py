@@ -49,6 +49,7 @@ from media_core.events import (
 )
 from media_core.model import MediaUpload
 from media_core.ports import DeliveryKey
+from media_core.providers import ProviderSet
 from media_core.services import MediaService, WebhookOutcome
 from media_core.state_machine import apply_event
 from tests.support.fakes import FrozenClock
@@ -168,7 +169,7 @@ async def test_concurrent_deliveries_end_where_one_by_one_application_ends(
     )
     deliveries_total = PROCESSING_EVENTS + int(ready)
     service = MediaService(
-        provider=provider,
+        providers=ProviderSet.of(provider),
         repository=repository,
         clock=clock,
         ids=UlidGenerator(),

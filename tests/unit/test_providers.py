@@ -90,13 +90,20 @@ def test_candidates_carry_each_provider_health() -> None:
     assert not providers.accepting("z")
 
 
-def test_attempts_put_accepting_providers_first_in_ranked_order() -> None:
-    """An open circuit is tried last (it refuses at once); repeats in a ranking count once."""
+def test_attempts_keep_the_accepting_providers_in_ranked_order() -> None:
+    """An open circuit is skipped; repeats in a ranking count once."""
     health = {"a": Switch(on=False), "b": Switch(), "c": Switch()}
     providers = ProviderSet([fake("a"), fake("b"), fake("c")], health=health)
-    assert [p.name for p in providers.attempts(["a", "c", "b", "c"])] == ["c", "b", "a"]
+    assert [p.name for p in providers.attempts(["a", "c", "b", "c"])] == ["c", "b"]
     health["a"].on = True
     assert [p.name for p in providers.attempts(["a", "c"])] == ["a", "c"]
+
+
+def test_when_none_is_accepting_the_first_of_the_ranking_answers() -> None:
+    """Its breaker refuses at once, with the Retry-After the create answers with."""
+    health = {"a": Switch(on=False), "b": Switch(on=False)}
+    providers = ProviderSet([fake("a"), fake("b")], health=health)
+    assert [p.name for p in providers.attempts(["b", "a"])] == ["b"]
 
 
 def test_attempts_refuse_an_empty_or_unknown_ranking() -> None:

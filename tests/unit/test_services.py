@@ -39,6 +39,7 @@ from media_core.ports import (
     RateLimiter,
     WebhookDelivery,
 )
+from media_core.providers import ProviderSet
 from media_core.services import MediaService, RequestUpload, WebhookOutcome
 from tests.support.fakes import (
     START,
@@ -89,7 +90,7 @@ def make_world(
     scripted = provider or ScriptedVideoProvider()
     port: MediaRepository = repository
     service = MediaService(
-        provider=scripted,
+        providers=ProviderSet.of(scripted),
         repository=port,
         clock=clock,
         ids=SequentialIds(),
