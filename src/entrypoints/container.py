@@ -40,7 +40,6 @@ from entrypoints.http.auth import Authenticator, JwtBearerAuthenticator
 from entrypoints.http.metrics import ServiceMetrics
 from entrypoints.settings import Settings, SettingsError
 from media_core.policy import UploadPolicy
-from media_core.providers import ProviderSet
 from media_core.ports import (
     Clock,
     ErrorReporter,
@@ -51,6 +50,7 @@ from media_core.ports import (
     VideoProvider,
     WebhookVerifier,
 )
+from media_core.providers import ProviderSet
 from media_core.reconcile import Reconciler, ReconcileSettings
 from media_core.services import MediaService, Quota
 

@@ -25,6 +25,7 @@ from media_core.ports import (
     Playback,
     ProviderCandidate,
     ProviderHealth,
+    ProviderSelector,
     StoredPlayback,
     VideoProvider,
 )
@@ -132,6 +133,17 @@ class ProviderSet:
         """Every configured provider with its health now, in order, for a selector."""
         return tuple(ProviderCandidate(name, self.accepting(name)) for name in self._by_name)
 
+    def plan(
+        self, choice: NewUploadChoice, selector: ProviderSelector, *, provider: str | None = None
+    ) -> UploadPlan:
+        """Where the new upload ``choice`` may go: ``provider`` alone when a host names one,
+        else as ``selector`` ranks the candidates."""
+        ranking = (
+            (provider,) if provider is not None else selector.select(choice, self.candidates())
+        )
+        attempts = self.attempts(ranking)
+        return UploadPlan(preferred=ranking[0], attempts=attempts)
+
     def attempts(self, ranking: Sequence[str]) -> tuple[VideoProvider, ...]:
         """The providers to try for a new upload ranked ``ranking``: its accepting ones in
         ranked order; when none is accepting, the first of the ranking alone (an open circuit
@@ -163,3 +175,20 @@ class Failover:
     to_provider: str
     reason: str
     """Why the preferred provider did not take it (its circuit was open, or its error)."""
+
+
+@frozen
+class UploadPlan:
+    """Where a new upload may go: the selector's first choice, and the providers to try in
+    order (:meth:`ProviderSet.plan`)."""
+
+    preferred: str
+    attempts: tuple[VideoProvider, ...]
+
+    def failover(self, landed: str, error: str | None) -> Failover | None:
+        """The failover of an upload that landed on ``landed`` (None on the preferred one);
+        ``error`` is the first create failure, if one made it move on."""
+        if landed == self.preferred:
+            return None
+        reason = error or f"{self.preferred} is not taking new uploads now (its circuit is open)"
+        return Failover(from_provider=self.preferred, to_provider=landed, reason=reason)

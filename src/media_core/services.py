@@ -1,29 +1,36 @@
-"""The use cases, over the ports: request an upload, take a webhook, read, list, cancel, delete."""
+"""The use cases, over the ports: request an upload, take a webhook, read, list, cancel, delete.
+
+What a create takes and returns (``RequestUpload``, ``UploadSlot``, ``Quota``) lives in
+:mod:`media_core.creation` and is re-exported here.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import hashlib
-import json
 import logging
 import math
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
-from attrs import define, frozen
+from attrs import define
 
+from media_core.creation import (
+    IDEMPOTENCY_KEY_PATTERN,
+    Quota,
+    RequestUpload,
+    UploadSlot,
+    check_idempotency_key,
+    request_fingerprint,
+)
 from media_core.errors import (
     Conflict,
     DuplicateDelivery,
     IdempotencyKeyReused,
-    InvalidInput,
     MediaCoreError,
     ProviderError,
     ProviderUnavailable,
-    QuotaExceeded,
     RateLimited,
     UploadNotFound,
     VersionConflict,
@@ -41,7 +48,6 @@ from media_core.model import (
     Page,
     UploadMetadata,
     UploadStatus,
-    Visibility,
 )
 from media_core.policy import UploadPolicy, check_file, sanitize_metadata, sanitize_text
 from media_core.ports import (
@@ -62,7 +68,7 @@ from media_core.ports import (
     VideoProvider,
     WebhookVerifier,
 )
-from media_core.providers import Failover, InOrderSelector, ProviderSet
+from media_core.providers import Failover, InOrderSelector, ProviderSet, UploadPlan
 from media_core.state_machine import (
     Transition,
     abandon,
@@ -74,94 +80,20 @@ from media_core.state_machine import (
     reassign,
 )
 
+__all__ = [
+    "IDEMPOTENCY_KEY_PATTERN",
+    "MediaService",
+    "Quota",
+    "RequestUpload",
+    "UploadSlot",
+    "WebhookOutcome",
+    "check_idempotency_key",
+    "request_fingerprint",
+]
+
 log = logging.getLogger("media_core")
 
 _Change = Callable[[MediaUpload], Transition]
-
-IDEMPOTENCY_KEY_PATTERN = re.compile(r"[A-Za-z0-9._:~+/=-]{1,255}")
-"""What an ``Idempotency-Key`` may be: UUIDs, ULIDs, base64 and the like, up to 255 characters."""
-
-
-def check_idempotency_key(key: str) -> None:
-    """Raise ``InvalidInput`` unless ``key`` matches :data:`IDEMPOTENCY_KEY_PATTERN`."""
-    if not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
-        raise InvalidInput(
-            "Idempotency-Key must be 1 to 255 characters among letters, digits and ._:~+/=-",
-            field="?Idempotency-Key",
-        )
-
-
-@frozen
-class RequestUpload:
-    """A user's request for an upload slot, as the client sent it (before sanitizing)."""
-
-    file_name: str
-    file_size: int
-    mime_type: str
-    title: str = ""
-    description: str = ""
-    visibility: Visibility = Visibility.PRIVATE
-    extra: Mapping[str, str] = attrs.field(factory=dict)
-
-
-@frozen
-class UploadSlot:
-    """A new upload and where to send its bytes."""
-
-    upload: MediaUpload
-    ticket: DirectUploadTicket
-    rate: RateDecision | None
-    """The rate limiter's decision; ``None`` for a replayed idempotent request (nothing spent)."""
-    replayed: bool = False
-    """True when an ``Idempotency-Key`` matched an earlier request, whose slot this is."""
-    failover: Failover | None = None
-    """Set when the upload went to another provider than the one its selector preferred."""
-
-
-@frozen
-class Quota:
-    """Per-owner limits on what uploads that did not fail may add up to; 0 means unlimited.
-
-    Checked on each create against :meth:`MediaRepository.usage_for_owner`. Two creates racing
-    for the last unit can both pass: the quota is a business limit, not a hard invariant.
-    """
-
-    max_bytes: int = 0
-    max_uploads: int = 0
-
-    @property
-    def unlimited(self) -> bool:
-        """True when neither limit is set."""
-        return self.max_bytes <= 0 and self.max_uploads <= 0
-
-    def check(self, usage: Usage, file_size: int) -> None:
-        """Raise ``QuotaExceeded`` if one more upload of ``file_size`` bytes is over a limit."""
-        if self.max_uploads > 0 and usage.count + 1 > self.max_uploads:
-            raise QuotaExceeded(
-                f"upload quota reached: {usage.count} of {self.max_uploads} uploads in use"
-            )
-        if self.max_bytes > 0 and usage.bytes + file_size > self.max_bytes:
-            raise QuotaExceeded(
-                f"storage quota exceeded: {usage.bytes} of {self.max_bytes} bytes in use, "
-                f"{file_size} more requested"
-            )
-
-
-def request_fingerprint(command: RequestUpload) -> str:
-    """A digest of what a create request asks for, to tell a retry from a different request."""
-    canonical = json.dumps(
-        [
-            command.file_name,
-            command.file_size,
-            command.mime_type,
-            command.title,
-            command.description,
-            command.visibility.value,
-            sorted(command.extra.items()),
-        ],
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class WebhookOutcome(enum.Enum):
@@ -241,19 +173,14 @@ class MediaService:
             visibility=command.visibility,
             extra=command.extra,
         )
-        if provider is not None:
-            ranking: Sequence[str] = (provider,)
-        else:
-            choice = NewUploadChoice(
-                owner_id=owner_id,
-                file_name=command.file_name,
-                file_size=command.file_size,
-                mime_type=mime_type,
-                visibility=metadata.visibility,
-            )
-            ranking = self.selector.select(choice, self.providers.candidates())
-        attempts = self.providers.attempts(ranking)
-        plan = _Plan(preferred=ranking[0], attempts=attempts)
+        choice = NewUploadChoice(
+            owner_id=owner_id,
+            file_name=command.file_name,
+            file_size=command.file_size,
+            mime_type=mime_type,
+            visibility=metadata.visibility,
+        )
+        plan = self.providers.plan(choice, self.selector, provider=provider)
         if idempotency_key is not None:
             check_idempotency_key(idempotency_key)
             return await self._idempotent_upload(
@@ -279,7 +206,7 @@ class MediaService:
         metadata: UploadMetadata,
         key: str,
         *,
-        plan: _Plan,
+        plan: UploadPlan,
     ) -> UploadSlot:
         fingerprint = request_fingerprint(command)
         attempts = max(1, math.ceil(self.idempotency_wait_seconds / self.idempotency_poll_seconds))
@@ -351,7 +278,7 @@ class MediaService:
         rate: RateDecision,
         upload_id: str,
         key: str | None,
-        plan: _Plan,
+        plan: UploadPlan,
     ) -> UploadSlot:
         now = self.clock.now()
         upload = MediaUpload(
@@ -412,16 +339,12 @@ class MediaService:
         return UploadSlot(upload=stored, ticket=ticket, rate=rate, failover=failover)
 
     async def _open_slot(
-        self, upload: MediaUpload, request: DirectUploadRequest, plan: _Plan
+        self, upload: MediaUpload, request: DirectUploadRequest, plan: UploadPlan
     ) -> tuple[MediaUpload, VideoProvider, DirectUploadTicket, Failover | None]:
         """Open the slot at the first provider of ``plan`` that takes it, failing over (and
         moving the record to the next provider) while a create fails having done nothing."""
-        reason = (
-            None
-            if plan.attempts[0].name == plan.preferred
-            else f"{plan.preferred} is not taking new uploads now (its circuit is open)"
-        )
         error: ProviderUnavailable | None = None
+        reason: str | None = None  # why the first one that failed did
         for provider in plan.attempts:
             if provider.name != upload.provider:
                 upload = (
@@ -436,23 +359,11 @@ class MediaService:
                 if not exc.nothing_done:
                     raise  # it may exist there: another provider's slot would be an orphan
                 log.warning("%s; trying the next provider", exc.detail)
-                error = exc
-                reason = reason or exc.detail
+                error, reason = exc, reason or exc.detail
                 continue
-            if provider.name == plan.preferred:
-                return upload, provider, ticket, None
-            failover = Failover(
-                from_provider=plan.preferred,
-                to_provider=provider.name,
-                reason=reason or f"{plan.preferred} did not take it",
-            )
-            log.warning(
-                "upload %s failed over from %s to %s: %s",
-                upload.id,
-                failover.from_provider,
-                failover.to_provider,
-                failover.reason,
-            )
+            failover = plan.failover(provider.name, reason)
+            if failover is not None:
+                log.warning("upload %s failed over: %s", upload.id, failover)
             return upload, provider, ticket, failover
         assert error is not None
         raise error
@@ -719,11 +630,3 @@ def _with_slot(upload: MediaUpload, ticket: DirectUploadTicket) -> Transition:
         asset_id=ticket.asset_id,
         expires_at=ticket.expires_at,
     )
-
-
-@frozen
-class _Plan:
-    """Where a new upload may go: the selector's first choice, and the providers to try."""
-
-    preferred: str
-    attempts: tuple[VideoProvider, ...]
