@@ -9,6 +9,7 @@ carries a stable ``code`` that the HTTP layer turns into a problem+json ``type``
     │   ├── UnsupportedMediaType          MIME type or extension not allowed, or the two disagree
     │   ├── FileTooLarge                  declared size over the limit
     │   ├── InvalidFileSize               declared size zero or negative
+    │   ├── InvalidFileName               a control character (NUL...) or an inner .exe, .html...
     │   └── MetadataTooLong               title or description over its length limit
     ├── NotAuthenticated                  no or bad credentials
     ├── UploadNotFound                    not this owner's (someone else's looks the same)
@@ -74,6 +75,14 @@ class InvalidFileSize(InvalidInput):
 
     code = "invalid-file-size"
     title = "Invalid file size"
+
+
+class InvalidFileName(InvalidInput):
+    """The file name holds a control character (NUL included) or an inner extension of an
+    executable or markup type (``clip.exe.mp4``, ``x.html.mp4``)."""
+
+    code = "invalid-file-name"
+    title = "Invalid file name"
 
 
 class MetadataTooLong(InvalidInput):

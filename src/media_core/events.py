@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 import attrs
 from attrs import frozen
 
 from media_core.model import FailureCode, MediaUpload, UploadStatus
+from media_core.policy import sanitize_text
+from media_core.strict import plausible_id, storable
 
 
 class ProviderEventKind(enum.Enum):
@@ -43,30 +46,48 @@ def _optional_progress(
         raise ValueError(f"{attribute.name} must be within 0..100, got {value}")
 
 
+def _reference(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not plausible_id(value):
+        raise ValueError(f"{attribute.name} does not have the shape of an id")
+
+
+def _storable(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not storable(value):
+        raise ValueError(f"{attribute.name} holds NUL or a lone surrogate")
+
+
+def _reason(value: str | None) -> str | None:
+    # A provider's message is shown to users like their own text, and cleaned the same way.
+    return None if value is None else sanitize_text(value, multiline=True)
+
+
 @frozen
 class ProviderEvent:
     """A provider's statement about one upload, normalized.
 
     ``delivery_id`` identifies the delivery for de-duplication within ``provider`` (Mux's event id,
     a content hash for Cloudflare). At least one of the four references must be set; the repository
-    looks the upload up by the first one it knows.
+    looks the upload up by the first one it knows. Every reference must have an id's shape
+    (:func:`~media_core.strict.plausible_id`), every text must be storable (no NUL, no lone
+    surrogate), and the failure reason is cleaned like user text: ``ValueError`` otherwise, which
+    an adapter reports as a malformed delivery.
     """
 
     provider: str
-    delivery_id: str
+    delivery_id: str = attrs.field(validator=_storable)
     kind: ProviderEventKind
     occurred_at: datetime
-    upload_id: str | None = None
-    provider_upload_id: str | None = None
-    asset_id: str | None = None
-    playback_id: str | None = None
+    upload_id: str | None = attrs.field(default=None, validator=_reference)
+    provider_upload_id: str | None = attrs.field(default=None, validator=_reference)
+    asset_id: str | None = attrs.field(default=None, validator=_reference)
+    playback_id: str | None = attrs.field(default=None, validator=_reference)
     progress: int | None = attrs.field(default=None, validator=_optional_progress)
     duration: float | None = None
-    thumbnail_url: str | None = None
-    aspect_ratio: str | None = None
+    thumbnail_url: str | None = attrs.field(default=None, validator=_storable)
+    aspect_ratio: str | None = attrs.field(default=None, validator=_storable)
     failure_code: FailureCode | None = None
-    failure_reason: str | None = None
-    event_type: str = ""
+    failure_reason: str | None = attrs.field(default=None, converter=_reason)
+    event_type: str = attrs.field(default="", validator=_storable)
     """The provider's own name for the event (``video.asset.ready``), for logs and metrics."""
 
     def __attrs_post_init__(self) -> None:

@@ -79,6 +79,7 @@ from media_core.state_machine import (
     fail,
     reassign,
 )
+from media_core.strict import plausible_id
 
 __all__ = [
     "IDEMPOTENCY_KEY_PATTERN",
@@ -520,12 +521,18 @@ class MediaService:
         raise VersionConflict(f"event {event.delivery_id} lost every race; gave up after retries")
 
     async def get_status(self, owner_id: str, id_or_playback_id: str) -> MediaUpload:
-        """The caller's upload by our id or its playback id; anyone else's is not found."""
+        """The caller's upload by our id or its playback id; anyone else's is not found.
+
+        A value that has no id's shape (:func:`~media_core.strict.plausible_id`) is not found
+        either, without a query: no store is asked to look up NUL bytes or 5,000 characters.
+        """
+        if not plausible_id(id_or_playback_id):
+            raise UploadNotFound("no upload by that id")
         upload = await self.repository.get(id_or_playback_id)
         if upload is None:
             upload = await self.repository.get_by_playback_id(id_or_playback_id)
         if upload is None or upload.owner_id != owner_id:
-            raise UploadNotFound(f"no upload {id_or_playback_id!r}")
+            raise UploadNotFound("no upload by that id")
         return upload
 
     async def usage(self, owner_id: str) -> Usage:

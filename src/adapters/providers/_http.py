@@ -34,6 +34,7 @@ from attrs import define, field, frozen
 
 from adapters.providers._breaker import CircuitBreaker
 from media_core.errors import ProviderRejected, ProviderUnavailable
+from media_core.strict import ascii_int
 
 log = logging.getLogger("adapters.providers")
 
@@ -64,8 +65,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    seconds = ascii_int(value)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -13,6 +13,7 @@ import attrs
 from media_core.errors import InvalidInput
 from media_core.model import MediaUpload, UploadStatus
 from media_core.ports import StaleCriteria
+from media_core.strict import plausible_id
 
 TIMESTAMPS = ("created_at", "updated_at", "upload_expires_at", "ready_at", "uploaded_at")
 """The upload's timestamp fields: every one stored as an aware instant (None where unset)."""
@@ -32,7 +33,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         position = datetime.fromisoformat(created_at)
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
         raise InvalidInput("the listing cursor is not valid", field="cursor") from exc
-    if position.tzinfo is None or not isinstance(upload_id, str):
+    if position.tzinfo is None or not isinstance(upload_id, str) or not plausible_id(upload_id):
         raise InvalidInput("the listing cursor is not valid", field="cursor")
     return position, upload_id
 

@@ -12,7 +12,6 @@ The fake provider sends these; any trusted system of the host may too.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -25,6 +24,7 @@ from media_core.errors import MalformedWebhook
 from media_core.events import ProviderEvent, ProviderEventKind
 from media_core.model import FailureCode
 from media_core.ports import WebhookDelivery
+from media_core.strict import MalformedJson, decode_json
 
 NORMALIZED_SIGNATURE_HEADER = "Media-Core-Signature"
 SCHEME = SignatureScheme(header=NORMALIZED_SIGNATURE_HEADER, timestamp_key="t", signature_key="v1")
@@ -34,7 +34,6 @@ _KINDS = {
     "ready": ProviderEventKind.READY,
     "failed": ProviderEventKind.FAILED,
 }
-_decode_json = json.JSONDecoder().decode
 _MAX_ID = 200
 _MAX_TEXT = 2000
 
@@ -61,10 +60,9 @@ class NormalizedWebhookVerifier:
             headers, body, now, secrets=self.secrets, tolerance_seconds=self.tolerance_seconds
         )
         try:
-            # UTF-8 only, as RFC 8259 requires between systems (json.loads would guess).
-            data = _decode_json(body.decode())
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise MalformedWebhook("the body is not JSON") from exc
+            data = decode_json(body)
+        except MalformedJson as exc:
+            raise MalformedWebhook(str(exc)) from None
         if not isinstance(data, dict):
             raise MalformedWebhook("the body must be a JSON object")
         return WebhookDelivery(

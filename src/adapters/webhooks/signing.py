@@ -14,6 +14,7 @@ from datetime import datetime
 from attrs import frozen
 
 from media_core.errors import InvalidSignature, StaleWebhook
+from media_core.strict import ascii_int
 
 MAX_HEADER_LENGTH = 4096
 
@@ -49,9 +50,10 @@ class SignatureScheme:
             if not sep:
                 raise InvalidSignature(f"{self.header} header is malformed")
             if key == self.timestamp_key:
-                if not item.isdigit() or len(item) > 12:
+                parsed = ascii_int(item, max_digits=12)
+                if parsed is None:
                     raise InvalidSignature(f"{self.header} timestamp is not a Unix time")
-                timestamp = int(item)
+                timestamp = parsed
             elif key == self.signature_key:
                 signatures.append(item.lower())
         if timestamp is None or not signatures:

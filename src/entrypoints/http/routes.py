@@ -24,6 +24,7 @@ from media_core.errors import InvalidInput, RateLimited, WebhookRejected
 from media_core.model import UploadStatus
 from media_core.ports import RateLimiter, WebhookVerifier
 from media_core.services import MediaService, RequestUpload, WebhookOutcome
+from media_core.strict import MalformedJson, ascii_int, decode_json
 
 JSON_TYPES = ("application/json", "application/merge-patch+json")
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
@@ -73,9 +74,9 @@ async def read_json(request: web.Request, limit: int) -> object:
         raise HttpProblem("unsupported-content-type")
     body = await read_body(request, limit)
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise HttpProblem("malformed-json", f"the body is not valid JSON: {exc}") from None
+        return decode_json(body)
+    except MalformedJson as exc:
+        raise HttpProblem("malformed-json", str(exc)) from None
 
 
 async def create_upload(request: web.Request) -> web.Response:
@@ -182,12 +183,12 @@ async def get_status(request: web.Request) -> web.Response:
 async def list_uploads(request: web.Request) -> web.Response:
     """``GET /api/v1/media?limit=&cursor=``: the caller's uploads, newest first."""
     user = await request.app[AUTHENTICATOR].authenticate(request)
-    raw_limit = request.query.get("limit", "20")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
+    limit = ascii_int(request.query.get("limit", "20"))
+    if limit is None or not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be an integer from 1 to {MAX_PAGE}", field="?limit")
     cursor = request.query.get("cursor") or None
     service = request.app[SERVICE]
-    page = await service.list_uploads(user, limit=int(raw_limit), cursor=cursor)
+    page = await service.list_uploads(user, limit=limit, cursor=cursor)
     usage = await service.usage(user)
     return json_response(
         {

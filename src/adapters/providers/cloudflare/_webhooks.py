@@ -12,7 +12,6 @@ verifier, never the header.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -22,6 +21,7 @@ from adapters.providers.cloudflare._video import PROVIDER, BadVideo, parse_video
 from adapters.webhooks.signing import SignatureScheme
 from media_core.errors import MalformedWebhook
 from media_core.ports import WebhookDelivery
+from media_core.strict import MalformedJson, decode_json
 
 CLOUDFLARE_SIGNATURE_HEADER = "Webhook-Signature"
 SCHEME = SignatureScheme(
@@ -56,9 +56,9 @@ class CloudflareWebhookVerifier:
             headers, body, now, secrets=(self.secret,), tolerance_seconds=self.tolerance_seconds
         )
         try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise MalformedWebhook("the body is not JSON") from exc
+            data = decode_json(body)
+        except MalformedJson as exc:
+            raise MalformedWebhook(str(exc)) from None
         try:
             facts = parse_video(data)
             event = video_event(facts, now)

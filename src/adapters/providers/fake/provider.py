@@ -43,6 +43,7 @@ from media_core.errors import InvalidInput, UploadNotFound
 from media_core.events import ProviderEvent
 from media_core.model import MediaUpload, UploadProtocol, Visibility
 from media_core.ports import Clock, DirectUploadRequest, DirectUploadTicket, Playback
+from media_core.strict import ascii_int, plausible_id
 
 log = logging.getLogger("adapters.providers.fake")
 
@@ -470,7 +471,7 @@ class FakeVideoProvider:
 
     def video_info(self, playback_id: str, token: str | None) -> tuple[Path, dict[str, Any]]:
         """The stored file and its description; ``UploadNotFound`` unless it may be served."""
-        if not playback_id.isalnum():
+        if not plausible_id(playback_id):
             raise UploadNotFound("no such video")
         try:
             info = json.loads((self.videos / f"{playback_id}.json").read_text())
@@ -485,10 +486,10 @@ class FakeVideoProvider:
     def _token_ok(self, playback_id: str, token: str | None) -> bool:
         if not token or "." not in token:
             return False
-        expires, _ = token.split(".", 1)
-        if not expires.isdigit() or int(expires) < self.clock.now().timestamp():
+        expires = ascii_int(token.split(".", 1)[0], max_digits=12)
+        if expires is None or expires < self.clock.now().timestamp():
             return False
-        return hmac.compare_digest(token, self.playback_token(playback_id, int(expires)))
+        return hmac.compare_digest(token, self.playback_token(playback_id, expires))
 
     # -- tokens -----------------------------------------------------------------------------
 

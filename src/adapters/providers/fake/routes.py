@@ -18,8 +18,9 @@ from adapters.providers.fake.tus import FakeTusServer, TusReply
 from adapters.providers.routes import ProviderRoute, Resolve
 from media_core.errors import InvalidInput
 
-_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
-_QUERY = re.compile(r"^bytes \*/(\d+)$")
+# ASCII digits only ([0-9], not \d, which takes every script's digits), at most 18 of them.
+_RANGE = re.compile(r"bytes ([0-9]{1,18})-([0-9]{1,18})/([0-9]{1,18})")
+_QUERY = re.compile(r"bytes \*/([0-9]{1,18})")
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "PUT, OPTIONS",
@@ -50,10 +51,10 @@ class _FakeRoutes:
         header = request.headers.get("Content-Range")
         content_range: tuple[int, int, int] | None = None
         if header is not None:
-            query = _QUERY.match(header.strip())
+            query = _QUERY.fullmatch(header.strip())
             if query:
                 return _incomplete(provider.received_bytes(slot))
-            match = _RANGE.match(header.strip())
+            match = _RANGE.fullmatch(header.strip())
             if not match:
                 raise InvalidInput(
                     "Content-Range must be 'bytes <first>-<last>/<size>'", field="/Content-Range"

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Mapping
 from attrs import field, frozen
 
 from adapters.providers.fake.provider import FakeVideoProvider, RangeMismatch
+from media_core.strict import ascii_int
 
 TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
@@ -94,12 +95,12 @@ class FakeTusServer:
         content_type = headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         if content_type != OFFSET_CONTENT_TYPE:
             return TusReply(415, _common({}), f"Content-Type must be {OFFSET_CONTENT_TYPE}")
-        raw_offset = headers.get("Upload-Offset", "").strip()
-        if not raw_offset.isdigit():
+        offset = ascii_int(headers.get("Upload-Offset", "").strip())
+        if offset is None:
             return TusReply(400, _common({}), "Upload-Offset must be a non-negative integer")
         slot = self._provider.open_slot(token)
         try:
-            received = await self._provider.append(slot, body, int(raw_offset))
+            received = await self._provider.append(slot, body, offset)
         except RangeMismatch as exc:
             return TusReply(
                 409,

@@ -28,7 +28,7 @@ finds no record and changes nothing.
 
 References: our upload id travels as the asset's ``passthrough`` (``new_asset_settings.passthrough``
 on the upload object), the provider upload id is the upload's ``id`` or the asset's ``upload_id``.
-Identifiers that are not strings of a sane length (assets created by others may carry anything in
+Identifiers without an id's shape (assets created by others may carry anything in
 ``passthrough``) are dropped rather than rejected: a 4xx would make Mux retry a genuine delivery for
 a day. Only a body that is not a Mux event at all is ``MalformedWebhook``.
 
@@ -46,12 +46,12 @@ from urllib.parse import quote
 from adapters._numbers import finite_float
 from media_core.events import ProviderEvent, ProviderEventKind
 from media_core.model import FailureCode
+from media_core.strict import plausible_id
 
 PROVIDER: Final = "mux"
 
 IMAGE_BASE: Final = "https://image.mux.com"
 
-_MAX_ID = 255
 
 _MAX_REASON = 1000
 
@@ -219,12 +219,8 @@ def _reason(value: object, default: str) -> str:
 
 
 def ident(value: object) -> str | None:
-    """A usable identifier: a non-empty string of sane length without control characters."""
-    if not isinstance(value, str) or not 0 < len(value) <= _MAX_ID:
-        return None
-    if not value.isprintable():
-        return None
-    return value
+    """A usable identifier: one with an id's shape (:func:`media_core.strict.plausible_id`)."""
+    return value if isinstance(value, str) and plausible_id(value) else None
 
 
 def _duration(value: object) -> float | None:

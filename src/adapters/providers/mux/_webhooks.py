@@ -5,7 +5,6 @@ The mapping of the objects they carry is :mod:`adapters.providers.mux._events`.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -18,6 +17,7 @@ from adapters.webhooks.signing import SignatureScheme
 from media_core.errors import MalformedWebhook
 from media_core.events import ProviderEvent
 from media_core.ports import WebhookDelivery
+from media_core.strict import MalformedJson, decode_json
 
 log = logging.getLogger("adapters.providers.mux")
 
@@ -75,9 +75,9 @@ class MuxWebhookVerifier:
 def parse_webhook(body: bytes, now: datetime) -> WebhookDelivery:
     """Turn a (verified) Mux webhook body into a delivery; see the module docstring."""
     try:
-        envelope = json.loads(body)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise MalformedWebhook("the body is not JSON") from exc
+        envelope = decode_json(body)
+    except MalformedJson as exc:
+        raise MalformedWebhook(str(exc)) from None
     if not isinstance(envelope, dict):
         raise MalformedWebhook("the body must be a JSON object")
     event_type = envelope.get("type")
@@ -95,7 +95,10 @@ def parse_webhook(body: bytes, now: datetime) -> WebhookDelivery:
     if ident(data.get("id")) is None:
         raise MalformedWebhook(f"{event_type} needs data.id")
     occurred_at = _timestamp(envelope.get("created_at")) or now
-    event = _webhook_event(event_type, data, delivery_id, occurred_at)
+    try:
+        event = _webhook_event(event_type, data, delivery_id, occurred_at)
+    except ValueError as exc:  # the event's own invariants (ids' shape, storable text)
+        raise MalformedWebhook(f"{event_type}: {exc}") from exc
     if event is None:
         log.info("mux %s %s: status changes nothing here", event_type, delivery_id)
     return WebhookDelivery(provider=PROVIDER, event_type=event_type, event=event)
