@@ -10,7 +10,6 @@ import sys
 from collections.abc import Sequence
 
 import attrs
-from aiohttp import web
 
 from entrypoints.container import (
     build_container,
@@ -20,6 +19,7 @@ from entrypoints.container import (
     running,
     secrets_to_redact,
 )
+from entrypoints.http import server
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import issue_token
 from entrypoints.observability import StatsReport, configure_logging, format_stats, gather_stats
@@ -70,7 +70,7 @@ def serve(args: argparse.Namespace) -> None:
         print(f"media-core: open {settings.base_url}/#token={token} to upload in a browser")
         print(f"media-core: development token for user {DEV_USER!r} (valid 30 days):")
         print(token)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    server.run(app, host=settings.host, port=settings.port)
 
 
 def migrate(_: argparse.Namespace) -> None:

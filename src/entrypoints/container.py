@@ -92,7 +92,7 @@ def secrets_to_redact(settings: Settings) -> tuple[str, ...]:
         values += settings.mux.webhook_secrets
     if settings.cloudflare is not None:
         cloudflare = settings.cloudflare
-        values += [cloudflare.api_token, cloudflare.webhook_secret, cloudflare.signing_key_pem]
+        values += [cloudflare.api_token, cloudflare.signing_key_pem, *cloudflare.webhook_secrets]
     return tuple(value for value in values if value)
 
 
@@ -413,7 +413,7 @@ def build_verifiers(settings: Settings) -> dict[str, WebhookVerifier]:
         )
     if settings.cloudflare is not None:
         verifiers["cloudflare"] = CloudflareWebhookVerifier(
-            secret=settings.cloudflare.webhook_secret,
+            secrets=settings.cloudflare.webhook_secrets,
             tolerance_seconds=settings.webhook_tolerance_seconds,
         )
     return verifiers

@@ -49,7 +49,8 @@ class CloudflareSettings:
 
     account_id: str
     api_token: str = field(repr=False)
-    webhook_secret: str = field(repr=False)
+    webhook_secrets: tuple[str, ...] = field(repr=False)
+    """Any of these signs a delivery (several while rotating the subscription's secret)."""
     customer_subdomain: str | None = None
     """``customer-<code>.cloudflarestream.com``: where playback and thumbnail URLs live."""
     signing_key_id: str | None = None
@@ -340,6 +341,13 @@ def _mux(read: _Reader) -> MuxSettings:
 
 def _cloudflare(read: _Reader) -> CloudflareSettings:
     why = "with the cloudflare provider"
+    single = read.text("CLOUDFLARE_WEBHOOK_SECRET")  # the name of one secret: taken whole
+    secrets = read.csv("CLOUDFLARE_WEBHOOK_SECRETS") or ((single,) if single else ())
+    if not secrets:
+        read.problems.append(
+            f"CLOUDFLARE_WEBHOOK_SECRETS is required {why} (comma-separated for rotation; "
+            "CLOUDFLARE_WEBHOOK_SECRET, one secret, works too)"
+        )
     key_id = read.text("CLOUDFLARE_SIGNING_KEY_ID")
     key_pem = _pem(read.text("CLOUDFLARE_SIGNING_KEY_PEM"))
     if bool(key_id) != bool(key_pem):
@@ -347,7 +355,7 @@ def _cloudflare(read: _Reader) -> CloudflareSettings:
     return CloudflareSettings(
         account_id=read.required("CLOUDFLARE_ACCOUNT_ID", why),
         api_token=read.required("CLOUDFLARE_API_TOKEN", why),
-        webhook_secret=read.required("CLOUDFLARE_WEBHOOK_SECRET", why),
+        webhook_secrets=secrets,
         customer_subdomain=read.text("CLOUDFLARE_CUSTOMER_SUBDOMAIN"),
         signing_key_id=key_id,
         signing_key_pem=key_pem,

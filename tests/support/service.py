@@ -21,6 +21,7 @@ from entrypoints.container import Container, build_container, jwt_secret_for
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import issue_token
 from entrypoints.http.openapi import document
+from entrypoints.http.server import ProblemAppRunner
 from entrypoints.settings import Settings
 from tests.support.prism import free_port
 
@@ -115,7 +116,7 @@ async def serving(
 
     The database must be ``memory://`` or migrated already (:func:`running_service` does that).
     """
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+    runner = ProblemAppRunner(app, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

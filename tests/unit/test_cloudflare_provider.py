@@ -831,7 +831,7 @@ def test_the_adapters_satisfy_their_ports() -> None:
     """The provider is a VideoProvider and the verifier a WebhookVerifier (checked by mypy too)."""
     provider, _ = make_provider(FakeCloudflare([envelope({})]))
     as_port: VideoProvider = provider
-    verifier: WebhookVerifier = CloudflareWebhookVerifier(secret="s3cret")
+    verifier: WebhookVerifier = CloudflareWebhookVerifier(secrets="s3cret")
 
     assert as_port.name == "cloudflare"
     assert verifier.provider == "cloudflare"

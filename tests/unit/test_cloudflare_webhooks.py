@@ -61,7 +61,7 @@ def signed(body: bytes, *, secret: str = SECRET, at: datetime = NOW) -> dict[str
 @pytest.fixture
 def verifier() -> CloudflareWebhookVerifier:
     """The verifier as the composition root builds it."""
-    return CloudflareWebhookVerifier(secret=SECRET, tolerance_seconds=300)
+    return CloudflareWebhookVerifier(secrets=SECRET, tolerance_seconds=300)
 
 
 def test_the_docs_ready_notification_becomes_a_ready_event(
@@ -347,5 +347,5 @@ def test_signed_bodies_of_unknown_or_invalid_shape_are_malformed(
 def test_the_verifier_needs_a_secret_and_hides_it() -> None:
     """An empty secret is refused; the secret never shows in repr."""
     with pytest.raises(ValueError, match="secret"):
-        CloudflareWebhookVerifier(secret="")
-    assert SECRET not in repr(CloudflareWebhookVerifier(secret=SECRET))
+        CloudflareWebhookVerifier(secrets="")
+    assert SECRET not in repr(CloudflareWebhookVerifier(secrets=SECRET))

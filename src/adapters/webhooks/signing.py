@@ -40,19 +40,31 @@ class SignatureScheme:
         return f"{self.timestamp_key}={timestamp},{self.signature_key}={signature}"
 
     def parse(self, value: str) -> tuple[int, list[str]]:
-        """The timestamp and candidate signatures of a header value; ``InvalidSignature`` if bad."""
+        """The timestamp and candidate signatures of a header value; ``InvalidSignature`` if bad.
+
+        The value is one list (several headers arrive joined by commas, see :meth:`verify`):
+        every timestamp item must name the same time, and there may be any number of
+        signatures. Nothing depends on the order of the items.
+        """
         if len(value) > MAX_HEADER_LENGTH:
             raise InvalidSignature(f"{self.header} header is too long")
+        if not value.isascii():
+            raise InvalidSignature(f"{self.header} header is not ASCII")
         timestamp: int | None = None
         signatures: list[str] = []
-        for part in value.split(","):
-            key, sep, item = part.strip().partition("=")
+        for raw_part in value.split(","):
+            part = raw_part.strip()
+            if not part:  # an empty list element, which RFC 9110 says to ignore
+                continue
+            key, sep, item = part.partition("=")
             if not sep:
                 raise InvalidSignature(f"{self.header} header is malformed")
             if key == self.timestamp_key:
                 parsed = ascii_int(item, max_digits=12)
                 if parsed is None:
                     raise InvalidSignature(f"{self.header} timestamp is not a Unix time")
+                if timestamp is not None and parsed != timestamp:
+                    raise InvalidSignature(f"{self.header} carries more than one timestamp")
                 timestamp = parsed
             elif key == self.signature_key:
                 signatures.append(item.lower())
@@ -73,15 +85,18 @@ class SignatureScheme:
     ) -> int:
         """Check the signature on the raw ``body`` against any of ``secrets``, then its age.
 
+        Repeated headers: every header of this name counts, joined as one comma-separated list
+        (as RFC 9110 joins a list-valued field), so two headers and their comma-joined form get
+        the same verdict in any order. The delivery is authentic if any signature in the list
+        matches any secret, and all timestamps in the list must be the same.
+
         Returns the signed timestamp. Raises ``InvalidSignature`` (missing, malformed, no match)
         or ``StaleWebhook`` (authentic, but older or newer than the tolerance allows).
         """
-        value = headers.get(self.header)
-        if value is None:  # a plain mapping, or another spelling: look for it case-blind
-            value = _header(headers, self.header)
-        if value is None:
+        values = header_values(headers, self.header)
+        if not values:
             raise InvalidSignature(f"the {self.header} header is missing")
-        timestamp, candidates = self.parse(value)
+        timestamp, candidates = self.parse(values[0] if len(values) == 1 else ",".join(values))
         expected = [hmac_sha256_hex(secret, timestamp, body) for secret in secrets]
         # Compare every pair, so the time taken does not depend on which one matched.
         matched = False
@@ -98,12 +113,16 @@ class SignatureScheme:
         return timestamp
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
+def header_values(headers: Mapping[str, str], name: str) -> list[str]:
+    """Every value of the header ``name``, in arrival order, whatever its spelling.
+
+    aiohttp's headers are a case-blind multidict (``getall``); any other mapping is searched
+    case-blind, every pair of a multidict's ``items()`` included.
+    """
+    getall = getattr(headers, "getall", None)
+    if getall is not None:
+        found: list[str] = getall(name, [])
+        if found:
+            return list(found)
     lowered = name.lower()
-    for key, item in headers.items():
-        if key.lower() == lowered:
-            return item
-    return None
+    return [item for key, item in headers.items() if key.lower() == lowered]

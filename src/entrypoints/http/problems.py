@@ -43,7 +43,21 @@ STATUS_BY_ERROR: Sequence[tuple[type[errors.MediaCoreError], int]] = (
 
 # Problems that the HTTP layer itself raises, with no domain error behind them.
 HTTP_PROBLEMS: dict[str, tuple[int, str, str]] = {
-    "malformed-json": (400, "Malformed JSON", "The request body is not valid JSON."),
+    "malformed-json": (
+        400,
+        "Malformed JSON",
+        "The request body is not JSON in UTF-8, or a string in it holds a lone surrogate.",
+    ),
+    "bad-request": (
+        400,
+        "Bad request",
+        "The request is not valid HTTP (request line, header syntax or message framing).",
+    ),
+    "header-too-large": (
+        431,
+        "Request header too large",
+        "The request line or a header field is over the server's limit.",
+    ),
     "body-too-large": (413, "Request body too large", "The request body is over the limit."),
     "unsupported-content-type": (
         415,

@@ -12,7 +12,7 @@ verifier, never the header.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from attrs import field, frozen
@@ -29,16 +29,24 @@ SCHEME = SignatureScheme(
 )
 
 
-def _non_empty(_: object, __: object, value: str) -> None:
-    if not value:
-        raise ValueError("the Cloudflare webhook secret must not be empty")
+def _secrets(value: str | Sequence[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _non_empty(_: object, __: object, value: tuple[str, ...]) -> None:
+    if not value or not all(value):
+        raise ValueError("the Cloudflare webhook secrets must be at least one, none empty")
 
 
 @frozen
 class CloudflareWebhookVerifier:
-    """Verifies Cloudflare Stream deliveries and turns their video object into one event."""
+    """Verifies Cloudflare Stream deliveries and turns their video object into one event.
 
-    secret: str = field(repr=False, validator=_non_empty)
+    ``secrets`` (one string, or several while a secret is rotated): a delivery signed with any
+    of them is authentic.
+    """
+
+    secrets: tuple[str, ...] = field(repr=False, converter=_secrets, validator=_non_empty)
     tolerance_seconds: float = 300.0
 
     @property
@@ -53,7 +61,7 @@ class CloudflareWebhookVerifier:
         waiting for its bytes yields a delivery without an event.
         """
         SCHEME.verify(
-            headers, body, now, secrets=(self.secret,), tolerance_seconds=self.tolerance_seconds
+            headers, body, now, secrets=self.secrets, tolerance_seconds=self.tolerance_seconds
         )
         try:
             data = decode_json(body)
