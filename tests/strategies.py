@@ -364,3 +364,50 @@ def stored_uploads(draw: st.DrawFn) -> MediaUpload:
         uploaded_at=draw(st.none() | _instants),
         version=draw(st.integers(min_value=0, max_value=10**6)),
     )
+
+
+# --- the raw edges: what a hostile client or a broken sender puts on the wire ------------------
+
+SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+"""Lone surrogates: valid as JSON escapes, impossible in UTF-8 and in every store."""
+CONTROLS = st.characters(categories=["Cc"])
+FORMATS = st.characters(categories=["Cf"])
+"""Invisible format characters: zero-width space and joiners, word joiner, BOM, bidi controls."""
+hostile_text = st.text(
+    alphabet=st.one_of(
+        st.characters(),  # every code point, surrogates included
+        SURROGATES,
+        CONTROLS,
+        FORMATS,
+        st.sampled_from(["\u200d", "\u2060", "\ufeff", "\u202e", "\x00", "👩", "\u0301", "."]),
+    ),
+    max_size=60,
+)
+"""Text as a hostile JSON body can carry it (``json.dumps`` escapes what UTF-8 cannot hold)."""
+
+unicode_digits = st.characters(categories=["Nd", "No", "Nl"]).filter(
+    lambda char: not "0" <= char <= "9"
+)
+"""Digits of other scripts and number-like characters (``²``, ``٣``, full-width, ``Ⅻ``)."""
+hostile_integers = st.one_of(
+    st.text(alphabet=unicode_digits, min_size=1, max_size=6),
+    st.builds(
+        lambda head, odd, tail: f"{head}{odd}{tail}",
+        st.text(alphabet="0123456789", max_size=4),
+        unicode_digits,
+        st.text(alphabet="0123456789", max_size=4),
+    ),
+    st.sampled_from(
+        ["", " ", "-1", "+5", "1_000", "1e3", "0x10", "9" * 40, "\uff11\uff12", "²", "1 2"]
+    ),
+)
+"""Integer fields that are not 1 to 18 ASCII digits: each must be the route's 4xx."""
+
+hostile_ids = st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet=st.sampled_from(["\x00", "%", "/", ".", "a", "\u202e", " "]), max_size=20),
+    st.builds("{}\x00".format, st.text(alphabet=string.ascii_lowercase, max_size=26)),
+    st.just("x" * 5000),
+    st.just("01" * 13 + "\x00"),
+)
+"""Path ids that no upload can have: NUL, separators, invisible characters, 5,000 characters."""

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from media_core.errors import (
     FileTooLarge,
+    InvalidFileName,
     InvalidFileSize,
     InvalidInput,
     MetadataTooLong,
@@ -28,11 +29,12 @@ from media_core.policy import (
 POLICY = UploadPolicy(max_file_size=1000)
 
 # What sanitize_text must never return: C0/C1 controls (bar the newline of multi-line text),
-# zero-width characters and bidi embeddings, overrides and isolates.
+# zero-width characters, word joiner, BOM, soft hyphen, bidi embeddings, overrides and isolates.
+# ZWJ and ZWNJ are allowed only where a script or an emoji sequence needs them (checked apart).
 FORBIDDEN = frozenset(
     [chr(c) for c in range(0x20) if c != 0x0A]
     + [chr(c) for c in range(0x7F, 0xA0)]
-    + [chr(c) for c in range(0x200B, 0x2010)]
+    + ["\u200b", "\u200e", "\u200f", "\u00ad", "\u2060", "\ufeff", "\u061c"]
     + [chr(c) for c in range(0x202A, 0x202F)]
     + [chr(c) for c in range(0x2066, 0x206A)]
 )
@@ -139,7 +141,7 @@ def test_size_over_the_limit_is_too_large(size: int) -> None:
 # File name.
 
 
-@pytest.mark.parametrize("name", ["", "   ", "\u202e\u200b", "\x00\x01"])
+@pytest.mark.parametrize("name", ["", "   ", "\u202e\u200b", "\u2060\ufeff"])
 def test_file_name_empty_after_sanitizing_is_refused(name: str) -> None:
     """A name made only of blanks or invisible characters is empty."""
     with pytest.raises(InvalidInput) as caught:
@@ -192,7 +194,13 @@ def test_sanitize_text_multiline_keeps_lines_and_folds_within_them() -> None:
 _text = st.text(
     alphabet=st.one_of(
         st.characters(codec="utf-8"),
-        st.sampled_from([*sorted(FORBIDDEN), "\u0301", "\u0327", " ", "\t", "\r", "\n"]),
+        st.sampled_from(
+            [
+                *sorted(FORBIDDEN),
+                *("\u0301", "\u0327", " ", "\t", "\r", "\n", "\u2028", "\u200c", "\u200d"),
+                *("\ufe0f", "👩", "💻", "\U0001f3f4", "\U000e0067", "\U000e007f"),
+            ]
+        ),
     ),
     max_size=40,
 )
@@ -212,6 +220,12 @@ def test_sanitize_text_never_returns_controls_or_bidi_overrides(raw: str, multil
     """No control, zero-width or bidi character survives; newlines only in multi-line text."""
     clean = sanitize_text(raw, multiline=multiline)
     assert not FORBIDDEN.intersection(clean)
+    for index, char in enumerate(clean):
+        if char == "\u200d":  # kept only inside an emoji sequence
+            assert unicodedata.category(clean[index + 1]) == "So", clean
+        if char == "\u200c":  # kept only between letters
+            assert unicodedata.category(clean[index - 1])[0] in "LM", clean
+            assert unicodedata.category(clean[index + 1])[0] in "LM", clean
     assert multiline or "\n" not in clean
     assert clean == clean.strip()
     assert "  " not in clean
@@ -309,3 +323,90 @@ def test_no_extra_is_an_empty_mapping() -> None:
     """Omitted extras are stored as an empty mapping."""
     meta = sanitize_metadata(POLICY, title="t", description="", visibility=Visibility.PRIVATE)
     assert meta.extra == {}
+
+
+# Finding 6: invisible characters by Unicode category.
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        pytest.param("a\u2060b", "ab", id="word-joiner"),
+        pytest.param("\ufeffa\ufeffb", "ab", id="bom"),
+        pytest.param("soft\u00adhyphen", "softhyphen", id="soft-hyphen"),
+        pytest.param("a\u061cb\u180ec", "abc", id="arabic-letter-mark-and-mongolian-separator"),
+        pytest.param("a\U000e0041b", "ab", id="tag-character-outside-a-flag"),
+        pytest.param("x\u200dy", "xy", id="zwj-between-letters"),
+        pytest.param("a\ufdd0b\uffff", "ab", id="noncharacters"),
+        pytest.param("a\u00a0\u3000\u2003b", "a b", id="space-separators-fold"),
+        pytest.param("one\u2028two", "one two", id="line-separator"),
+    ],
+)
+def test_format_characters_and_noncharacters_are_stripped(raw: str, clean: str) -> None:
+    """Every Cf character goes (word joiner and BOM included), bar the ones a script needs."""
+    assert sanitize_text(raw) == clean
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("👩\u200d💻", id="zwj-emoji-sequence"),
+        pytest.param("❤\ufe0f\u200d🔥", id="zwj-after-variation-selector"),
+        pytest.param("👋🏽\u200d🦰", id="zwj-after-skin-tone"),
+        pytest.param("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", id="zwnj-persian"),
+        pytest.param("🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f", id="flag"),
+    ],
+)
+def test_joiners_and_tags_that_a_script_or_emoji_needs_are_kept(text: str) -> None:
+    """ZWJ inside emoji sequences, ZWNJ between letters and a subdivision flag's tags stay."""
+    assert sanitize_text(text) == text
+
+
+def test_a_lone_surrogate_is_refused_naming_the_field() -> None:
+    """Finding 1 (in the core): Cs cannot be stored anywhere, so it is refused, not stripped."""
+    with pytest.raises(InvalidInput) as caught:
+        sanitize_metadata(POLICY, title="a\ud800", description="", visibility=Visibility.PUBLIC)
+    assert caught.value.field == "/metadata/title"
+    with pytest.raises(InvalidInput) as caught:
+        check_file(POLICY, "a\udfffb.mp4", 10, "video/mp4")
+    assert caught.value.field == "/fileName"
+
+
+# Finding 7: the file-name rule.
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a.exe.mp4",
+        "movie.php.mp4",
+        "x.html.mp4",
+        "x.svg.mp4",
+        "x.EXE.mp4",
+        "x.js .mp4",
+        "holiday.final.bat.mov",
+        ".htm.mp4",
+        "clip\u202e4pm.exe.mp4",
+    ],
+)
+def test_an_inner_executable_or_markup_extension_is_refused(name: str) -> None:
+    """``a.exe.mp4`` and friends: invalid-file-name, whatever the case or padding."""
+    mime = "video/quicktime" if name.endswith(".mov") else "video/mp4"
+    with pytest.raises(InvalidFileName) as caught:
+        check_file(POLICY, name, 10, mime)
+    assert caught.value.field == "/fileName"
+    assert caught.value.code == "invalid-file-name"
+
+
+@pytest.mark.parametrize("name", ["a\x00.mp4", "a\x00", "clip\n.mp4", "a\tb.mp4", "a\x85.mp4"])
+def test_a_control_character_in_a_file_name_is_refused_not_stripped(name: str) -> None:
+    """NUL (and every other Cc) is refused with invalid-file-name instead of silently dropped."""
+    with pytest.raises(InvalidFileName, match="control"):
+        check_file(POLICY, name, 10, "video/mp4")
+
+
+@pytest.mark.parametrize("name", ["holiday.final.mp4", "v1.2.mp4", "my.show.s01e02.mkv"])
+def test_harmless_inner_dots_pass(name: str) -> None:
+    """Dots that name no dangerous type are fine."""
+    mime = "video/x-matroska" if name.endswith(".mkv") else "video/mp4"
+    assert check_file(POLICY, name, 10, mime) == mime

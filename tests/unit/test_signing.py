@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from multidict import CIMultiDict
 
 from adapters.webhooks import SignatureScheme, hmac_sha256_hex
 from adapters.webhooks.signing import MAX_HEADER_LENGTH
@@ -173,3 +174,91 @@ def test_tolerance_uses_the_given_time() -> None:
     assert verify(header) == TS
     with pytest.raises(StaleWebhook):
         verify(header, now=NOW + timedelta(hours=1))
+
+
+# Finding 3: the timestamp is ASCII digits only.
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["²", "\uff11\uff17\uff17\uff17", "\u0661\u0667\u0667", str(TS)[:-1] + "²", "1e9", " "],
+)
+@pytest.mark.parametrize("scheme", [MUX_LIKE, CLOUDFLARE_LIKE], ids=["t-v1", "time-sig1"])
+def test_a_timestamp_of_other_digits_is_invalid_signature(
+    scheme: SignatureScheme, timestamp: str
+) -> None:
+    """``t=²`` (which ``isdigit`` takes and ``int`` refuses) and full-width digits (which both
+    take) are a malformed header: 401, no secret needed to find out."""
+    signature = hmac_sha256_hex(SECRET, TS, BODY)
+    value = f"{scheme.timestamp_key}={timestamp},{scheme.signature_key}={signature}"
+    with pytest.raises(InvalidSignature, match=r"Unix time|not ASCII"):
+        verify({scheme.header: value}, scheme=scheme)
+
+
+def test_a_header_that_is_not_ascii_is_invalid_signature() -> None:
+    """Header bytes that are not ASCII (decoded with surrogate escapes) never reach HMAC."""
+    with pytest.raises(InvalidSignature, match="ASCII"):
+        verify({"Mux-Signature": f"t={TS},v1=\udcff"})
+
+
+# Finding 8: repeated headers are one list; the verdict does not depend on their order.
+
+
+def _good() -> str:
+    return MUX_LIKE.sign(SECRET, TS, BODY)
+
+
+def _bad(timestamp: int = TS) -> str:
+    return MUX_LIKE.sign("not-the-secret", timestamp, BODY)
+
+
+def _verdict(values: list[str]) -> str:
+    headers: CIMultiDict[str] = CIMultiDict()
+    for value in values:
+        headers.add("Mux-Signature", value)
+    try:
+        verify(headers)  # type: ignore[arg-type]  # a multidict, as aiohttp hands it over
+    except InvalidSignature as exc:
+        return f"refused: {exc.detail}"
+    return "accepted"
+
+
+@pytest.mark.parametrize(
+    ("values", "verdict"),
+    [
+        pytest.param([_good(), _bad()], "accepted", id="good-then-bad"),
+        pytest.param([_bad(), _good()], "accepted", id="bad-then-good"),
+        pytest.param([f"{_bad()},{_good()}"], "accepted", id="comma-joined"),
+        pytest.param([_bad(), _bad()], "refused", id="both-bad"),
+        pytest.param([_good(), _bad(TS - 1)], "refused", id="two-timestamps"),
+        pytest.param([_bad(TS - 1), _good()], "refused", id="two-timestamps-reversed"),
+    ],
+)
+def test_repeated_signature_headers_are_one_list(values: list[str], verdict: str) -> None:
+    """Every header counts: any signature may verify, and all timestamps must agree."""
+    assert _verdict(values).startswith(verdict)
+
+
+@given(
+    parts=st.lists(
+        st.sampled_from(["good", "bad", "bad-other-time", "empty", "junk"]), min_size=1, max_size=5
+    ),
+    data=st.data(),
+)
+def test_the_verdict_is_the_same_for_every_order_and_for_the_joined_form(
+    parts: list[str], data: st.DataObject
+) -> None:
+    """Any permutation of the headers, and their comma-joined form, give one verdict."""
+    values = {
+        "good": _good(),
+        "bad": _bad(),
+        "bad-other-time": _bad(TS + 7),
+        "empty": "",
+        "junk": "v1=zz",
+    }
+    headers = [values[part] for part in parts]
+    verdict = _verdict(headers)
+    assert _verdict(data.draw(st.permutations(headers))) == verdict
+    assert _verdict([",".join(headers)]) == verdict
+    if "good" in parts and "bad-other-time" not in parts:
+        assert verdict == "accepted"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from typing import Any
 
@@ -20,11 +21,13 @@ from entrypoints.http.schemas import (
     playback_json,
     upload_json,
 )
-from media_core.errors import InvalidInput, RateLimited, WebhookRejected
+from media_core.errors import InvalidInput, MalformedWebhook, RateLimited, WebhookRejected
 from media_core.model import UploadStatus
 from media_core.ports import RateLimiter, WebhookVerifier
 from media_core.services import MediaService, RequestUpload, WebhookOutcome
 from media_core.strict import MalformedJson, ascii_int, decode_json
+
+log = logging.getLogger("entrypoints.http")
 
 JSON_TYPES = ("application/json", "application/merge-patch+json")
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
@@ -159,6 +162,11 @@ async def webhook(request: web.Request) -> web.Response:
     except WebhookRejected as rejected:
         if metrics is not None:
             metrics.observe_webhook(verifier.provider, webhook_rejection_outcome(rejected))
+        # Signed but unusable is a bug at the sender or here: worth a warning, unlike a forgery.
+        level = logging.WARNING if isinstance(rejected, MalformedWebhook) else logging.INFO
+        log.log(
+            level, "webhook %s refused: %s (%s)", verifier.provider, rejected.code, rejected.detail
+        )
         raise
     outcome_text = _TEXT[outcome]
     if metrics is not None:
