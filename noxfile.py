@@ -1,4 +1,5 @@
-"""The one task runner: ``nox -s tests``, ``nox -s lint``, ``nox -s serve``, ``nox -s bench``.
+"""The one task runner: ``nox -s tests``, ``nox -s lint``, ``nox -s fuzz``, ``nox -s serve``,
+``nox -s bench``.
 
 Sessions build their virtualenv with the interpreter nox runs under (one Python per machine).
 """
@@ -33,6 +34,30 @@ def tests(session: nox.Session) -> None:
         "pytest",
         "--cov",
         "--cov-report=term-missing:skip-covered",
+        *session.posargs,
+    )
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Schemathesis against the OpenAPI document: 1,000 generated requests per operation
+    (valid and invalid), on PostgreSQL; no 5xx and every answer as documented.
+
+    Needs a PostgreSQL server where it may create a database (``MEDIA_TEST_POSTGRES_URL``,
+    the local one by default). ``-- -x`` and other pytest options pass through.
+    """
+    session.install("-e", ".[test]")
+    session.env.setdefault("MEDIA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    session.env.update(
+        {"MEDIA_FUZZ_EXAMPLES": "1000", "MEDIA_FUZZ_BACKENDS": "postgres", "MEDIA_TEST_STRICT": "1"}
+    )
+    session.run(
+        "pytest",
+        "-q",
+        "-s",
+        "-p",
+        "no:cacheprovider",
+        "tests/integration/test_fuzz_openapi.py",
         *session.posargs,
     )
 

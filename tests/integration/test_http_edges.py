@@ -578,6 +578,27 @@ def test_any_non_ascii_signature_timestamp_is_invalid_signature(edge: Edge, time
     assert problem_type(response) == "invalid-signature"
 
 
+@pytest.mark.parametrize("token", [b"\xff\xfe", b"a.b.c\xff", b"\xed\xa0\x80"])
+def test_a_bearer_token_that_is_not_ascii_is_not_authenticated(edge: Edge, token: bytes) -> None:
+    """Non-ASCII bytes in the token reached the JWT library surrogate-escaped: a 500."""
+    response = edge.client.get("/api/v1/media", headers=[(b"Authorization", b"Bearer " + token)])
+    assert response.status_code == 401, response.text
+    assert problem_type(response) == "not-authenticated"
+
+
+@HTTP
+@given(
+    token=st.binary(min_size=1, max_size=80).filter(
+        lambda raw: not set(raw) & set(b"\r\n\x00") and raw.strip() == raw
+    )
+)
+def test_any_bearer_token_bytes_are_not_authenticated(edge: Edge, token: bytes) -> None:
+    """Any bytes after ``Bearer `` (UTF-8 or not): 401 not-authenticated, never a 5xx."""
+    response = edge.client.get("/api/v1/media", headers=[(b"Authorization", b"Bearer " + token)])
+    assert response.status_code == 401, response.text
+    assert problem_type(response) == "not-authenticated"
+
+
 @HTTP
 @given(offset=header_integers)
 def test_any_non_ascii_tus_offset_is_a_bad_request(edge: Edge, offset: str) -> None:

@@ -327,6 +327,9 @@ async def test_metrics_are_guarded_by_their_mode(tmp_path: Path) -> None:
         assert_matches_openapi("GET", "/metrics", missing)
         user_token = await guarded.client.get("/metrics", headers=guarded.auth("alice"))
         assert user_token.status_code == 401
+        for raw in (b"Bearer \xff\xfe", "Bearer é".encode(), b"Bearer \xed\xa0\x80"):
+            odd = await guarded.client.get("/metrics", headers=[(b"Authorization", raw)])
+            assert odd.status_code == 401, raw  # bytes that are not UTF-8 answered 500
         scraped = await scrape(guarded, Authorization=f"Bearer {METRICS_TOKEN}")
         assert "media_http_requests_total" in scraped.names()
 

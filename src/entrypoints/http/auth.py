@@ -65,6 +65,8 @@ class JwtBearerAuthenticator:
         token = token.strip()
         if len(token) > MAX_TOKEN_LENGTH:
             raise NotAuthenticated("the bearer token is too long")
+        if not token.isascii():  # a JWT is base64url; other bytes arrive surrogate-escaped
+            raise NotAuthenticated("the bearer token is not valid")
         cached = self._cache.get(token)
         if cached is not None:
             if time.time() <= cached[1] + self._leeway:

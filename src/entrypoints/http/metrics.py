@@ -434,8 +434,9 @@ class MetricsAccess:
         if self.mode != "token" or not self.token or not authorization:
             return False
         scheme, _, credential = authorization.partition(" ")
+        # surrogateescape: header bytes that are not UTF-8 compare as the bytes they were.
         return scheme.lower() == "bearer" and hmac.compare_digest(
-            credential.strip().encode(), self.token.encode()
+            credential.strip().encode("utf-8", "surrogateescape"), self.token.encode()
         )
 
 
