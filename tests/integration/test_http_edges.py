@@ -593,10 +593,11 @@ def test_a_bearer_token_that_is_not_ascii_is_not_authenticated(edge: Edge, token
     )
 )
 def test_any_bearer_token_bytes_are_not_authenticated(edge: Edge, token: bytes) -> None:
-    """Any bytes after ``Bearer `` (UTF-8 or not): 401 not-authenticated, never a 5xx."""
+    """Any bytes after ``Bearer `` (UTF-8 or not): 401 not-authenticated, or the parser's 400
+    bad-request for bytes HTTP does not allow in a header; never a 5xx."""
     response = edge.client.get("/api/v1/media", headers=[(b"Authorization", b"Bearer " + token)])
-    assert response.status_code == 401, response.text
-    assert problem_type(response) == "not-authenticated"
+    answer = (response.status_code, problem_type(response))
+    assert answer in ((401, "not-authenticated"), (400, "bad-request")), response.text
 
 
 @HTTP
