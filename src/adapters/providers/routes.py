@@ -14,8 +14,12 @@ a provider class. Routes are declared before the application starts, because aio
 router then, while the provider itself is built at start-up (it may need async resources): a
 handler therefore awaits ``provider()`` on each request, which is the one built instance.
 
-A handler may raise any ``media_core.errors.MediaError`` (mapped to problem+json by the HTTP
+A handler may raise any error of ``media_core.errors`` (mapped to problem+json by the HTTP
 layer) or return its own response (protocol replies such as ``308`` or tus statuses).
+
+To give another provider routes: write its ``*_routes(provider: Resolve[ThatProvider], ...)`` in
+its package, and return them from ``build_provider_routes`` when that provider is configured,
+with a ``Resolve`` of that provider's own instance; paths go under ``/api/v1/media/<name>/``.
 """
 
 from __future__ import annotations
