@@ -79,7 +79,7 @@ def create_app(
             await close_provider(provider)
 
     app.cleanup_ctx.append(resources)
-    app.cleanup_ctx.append(_webhook_rate_limit)
+    app.cleanup_ctx.append(_webhook_endpoint)
     app.cleanup_ctx.append(_reconciler_loop)
     router = ObservedRoutes(app)
     router.add_post("/api/v1/media/upload/direct", routes.create_upload)
@@ -102,8 +102,8 @@ def create_app(
     return app
 
 
-async def _webhook_rate_limit(app: web.Application) -> AsyncIterator[None]:
-    """The webhook routes' per-source rate limiter."""
+async def _webhook_endpoint(app: web.Application) -> AsyncIterator[None]:
+    """The webhook route's dependencies, its per-source rate limiter among them, bound once."""
     app[routes.WEBHOOK_LIMITER] = await resolve(app[CONTAINER].webhook_rate_limiter)
     routes.bind_webhook_endpoint(app)
     yield
