@@ -142,7 +142,7 @@ async def open_repository(settings: Settings) -> AsyncIterator[MediaRepository]:
     if sql.async_url(url).get_backend_name() != "postgresql":
         engine = sql.create_engine(url)
         try:
-            yield sql.SqlAlchemyMediaRepository(engine)
+            yield sql.SqliteMediaRepository(engine)
         finally:
             await engine.dispose()
         return
@@ -160,7 +160,7 @@ async def open_repository(settings: Settings) -> AsyncIterator[MediaRepository]:
             # is back.
             log.warning("the database is unavailable at start: %s", exc)
         try:
-            yield sql.SqlAlchemyMediaRepository(engine, driver_pool=pool)
+            yield sql.PostgresMediaRepository(engine, driver_pool=pool)
         finally:
             await pool.close()
     finally:

@@ -10,7 +10,7 @@ import attrs
 import pytest
 
 from adapters.repositories.memory import InMemoryMediaRepository
-from adapters.repositories.sql import SqlAlchemyMediaRepository
+from adapters.repositories.sql import SqlMediaRepository
 from media_core.model import FailureCode, UploadStatus
 from media_core.ports import StorageTally, Usage
 from tests.support.repositories import (
@@ -19,7 +19,7 @@ from tests.support.repositories import (
     open_repository,
 )
 
-Repository = InMemoryMediaRepository | SqlAlchemyMediaRepository
+Repository = InMemoryMediaRepository | SqlMediaRepository
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ async def repository(backend: tuple[str, str | None], tmp_path: Path) -> AsyncIt
     """An empty repository on each backend."""
     name, schema = backend
     async with open_repository(name, tmp_path=tmp_path, postgres_schema=schema) as repo:
-        assert isinstance(repo, InMemoryMediaRepository | SqlAlchemyMediaRepository)
+        assert isinstance(repo, InMemoryMediaRepository | SqlMediaRepository)
         yield repo
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from adapters.publisher import InProcessEventPublisher
 from adapters.rate_limit import InMemoryRateLimiter
-from adapters.repositories.sql import SqlAlchemyMediaRepository, create_engine, upgrade
+from adapters.repositories.sql import create_engine, sql_repository, upgrade
 from adapters.system import UlidGenerator
 from entrypoints.container import resolve
 from media_core.errors import ProviderUnavailable
@@ -215,7 +215,7 @@ async def test_two_reconcilers_on_postgres_fetch_each_stale_upload_once(pg_schem
     url = postgres_url()
     engines = [postgres_engine(url, pg_schema, pool_size=4, max_overflow=0) for _ in range(2)]
     try:
-        first, second = (SqlAlchemyMediaRepository(engine) for engine in engines)
+        first, second = (sql_repository(engine) for engine in engines)
         async with open_repository("postgres", tmp_path=Path(), postgres_schema=pg_schema):
             pass  # empties the tables
         ids = [f"stale-{n:03d}" for n in range(STALE_UPLOADS)]
@@ -255,7 +255,7 @@ async def _stale_pending_upload(database: Path, upload_id: str) -> None:
     try:
         await upgrade(engine)
         day_ago = datetime.now(UTC) - timedelta(days=1)
-        await SqlAlchemyMediaRepository(engine).add(
+        await sql_repository(engine).add(
             make_upload(upload_id, created_at=day_ago, updated_at=day_ago)
         )
     finally:
@@ -265,7 +265,7 @@ async def _stale_pending_upload(database: Path, upload_id: str) -> None:
 async def _stored(database: Path, upload_id: str) -> MediaUpload | None:
     engine = create_engine(f"sqlite:///{database}")
     try:
-        return await SqlAlchemyMediaRepository(engine).get(upload_id)
+        return await sql_repository(engine).get(upload_id)
     finally:
         await engine.dispose()
 
@@ -313,7 +313,7 @@ async def test_the_service_runs_the_reconciler_in_the_background(tmp_path: Path)
 
 def test_tickets_survive_the_sql_round_trip() -> None:
     """A ticket stored with an idempotency key reads back equal (every field, every protocol)."""
-    from adapters.repositories.sql._repository import (  # noqa: PLC0415
+    from adapters.repositories.sql._cold import (  # noqa: PLC0415
         _ticket_from_json,
         _ticket_to_json,
     )

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from adapters.repositories.memory import InMemoryMediaRepository
-from adapters.repositories.sql import SqlAlchemyMediaRepository
+from adapters.repositories.sql import SqlMediaRepository
 from media_core.errors import Conflict, DuplicateDelivery, InvalidInput, VersionConflict
 from media_core.events import ProviderEvent, ProviderEventKind
 from media_core.model import FailureCode, MediaUpload, UploadMetadata, UploadStatus
@@ -24,7 +24,7 @@ from tests.support.repositories import (
     open_repository,
 )
 
-Repository = InMemoryMediaRepository | SqlAlchemyMediaRepository
+Repository = InMemoryMediaRepository | SqlMediaRepository
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ async def repository(backend: tuple[str, str | None], tmp_path: Path) -> AsyncIt
     """An empty repository on the backend under test."""
     name, schema = backend
     async with open_repository(name, tmp_path=tmp_path, postgres_schema=schema) as repo:
-        assert isinstance(repo, InMemoryMediaRepository | SqlAlchemyMediaRepository)
+        assert isinstance(repo, InMemoryMediaRepository | SqlMediaRepository)
         yield repo
 
 

@@ -31,10 +31,11 @@ from adapters.providers.fake import FakeVideoProvider
 from adapters.publisher import InProcessEventPublisher
 from adapters.rate_limit import InMemoryRateLimiter
 from adapters.repositories.sql import (
-    SqlAlchemyMediaRepository,
+    SqlMediaRepository,
     create_engine,
     media_uploads,
     schema_status,
+    sql_repository,
     upgrade,
     webhook_deliveries,
 )
@@ -67,17 +68,22 @@ COPIES = 2
 POOL_SIZE = 8
 
 
-class CountingRepository(SqlAlchemyMediaRepository):
-    """The SQL repository, counting the version conflicts its delivery writes lose."""
+class CountingRepository:
+    """A SQL repository, counting the version conflicts its delivery writes lose."""
 
-    conflicts = 0
+    def __init__(self, inner: SqlMediaRepository) -> None:
+        self.inner = inner
+        self.conflicts = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
     async def record_delivery(
         self, delivery: DeliveryKey, received_at: datetime, *, change: MediaUpload | None = None
     ) -> None:
-        """Write as the parent does, counting lost races."""
+        """Write as the inner repository does, counting lost races."""
         try:
-            await super().record_delivery(delivery, received_at, change=change)
+            await self.inner.record_delivery(delivery, received_at, change=change)
         except VersionConflict:
             self.conflicts += 1
             raise
@@ -100,8 +106,9 @@ async def repository(
     async with open_repository(
         name, tmp_path=tmp_path, postgres_schema=schema, pool_size=POOL_SIZE, max_overflow=0
     ) as plain:
-        assert isinstance(plain, SqlAlchemyMediaRepository)
-        yield CountingRepository(plain.engine)
+        assert isinstance(plain, SqlMediaRepository)
+        # On SQLAlchemy's pool (no driver pool), whose checkouts the test counts.
+        yield CountingRepository(sql_repository(plain.engine))
 
 
 def _events(upload: MediaUpload, rng: random.Random, *, ready: bool) -> list[ProviderEvent]:
@@ -224,7 +231,7 @@ async def test_concurrent_deliveries_end_where_one_by_one_application_ends(
     )
 
 
-def _track_checkouts(repository: SqlAlchemyMediaRepository) -> Any:
+def _track_checkouts(repository: SqlMediaRepository) -> Any:
     """Count the connections checked out at once; returns a function giving the peak."""
     state = {"now": 0, "peak": 0}
     sync_engine = repository.engine.sync_engine
@@ -250,7 +257,7 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _every_call(repository: SqlAlchemyMediaRepository) -> list[Awaitable[object]]:
+async def _every_call(repository: SqlMediaRepository) -> list[Awaitable[object]]:
     upload = make_upload()
     key = DeliveryKey("fake", "evt-1")
     event = ProviderEvent(
@@ -290,7 +297,7 @@ async def test_an_unreachable_database_makes_every_call_unavailable(
     threads_before = set(threading.enumerate())
     engine = create_engine(url, connect_timeout=2.0, pool_timeout=2.0)
     try:
-        repository = SqlAlchemyMediaRepository(engine)
+        repository = sql_repository(engine)
         calls = await _every_call(repository)
         for call in calls:
             with pytest.raises(RepositoryUnavailable):
@@ -306,7 +313,7 @@ async def test_an_unreachable_database_makes_every_call_unavailable(
 @contextlib.asynccontextmanager
 async def _pg_pair(
     schema: str, *, statement_timeout: float
-) -> AsyncIterator[tuple[SqlAlchemyMediaRepository, AsyncEngine]]:
+) -> AsyncIterator[tuple[SqlMediaRepository, AsyncEngine]]:
     """A repository on PostgreSQL and a second engine to interfere with it."""
     url = postgres_url()
     engine = postgres_engine(
@@ -320,14 +327,14 @@ async def _pg_pair(
     other = postgres_engine(url, schema)
     await empty_tables(engine)
     try:
-        yield SqlAlchemyMediaRepository(engine), other
+        yield sql_repository(engine), other
     finally:
         await engine.dispose()
         await other.dispose()
 
 
 async def _blocked_update(
-    repository: SqlAlchemyMediaRepository,
+    repository: SqlMediaRepository,
     other: AsyncEngine,
     interfere: Callable[[], Awaitable[None]],
 ) -> tuple[MediaUpload, BaseException | None]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.repositories.sql import SqlAlchemyMediaRepository, create_engine, upgrade
+from adapters.repositories.sql import create_engine, sql_repository, upgrade
 from entrypoints.cli import main
 from media_core.model import FailureCode, UploadStatus
 from tests.support.repositories import T0, make_upload
@@ -19,7 +19,7 @@ async def _seed(data_dir: Path) -> None:
     engine = create_engine(f"sqlite:///{data_dir / 'media.db'}")
     try:
         await upgrade(engine)
-        repository = SqlAlchemyMediaRepository(engine)
+        repository = sql_repository(engine)
         for index, (size, uploaded, ready) in enumerate(((1000, 10, 40), (3000, 20, 80))):
             await repository.add(
                 make_upload(

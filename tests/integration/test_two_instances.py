@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import redis.asyncio
 
-from adapters.repositories.sql import SqlAlchemyMediaRepository, create_engine
+from adapters.repositories.sql import create_engine, sql_repository
 from adapters.webhooks import NormalizedWebhookVerifier
 from adapters.webhooks.normalized import sign_normalized
 from entrypoints.http.auth import issue_token
@@ -107,7 +107,7 @@ async def seed_uploads(database_url: str) -> list[MediaUpload]:
     """250 fresh UPLOADING uploads of the fake provider, written straight to the database."""
     engine = create_engine(database_url)
     try:
-        repository = SqlAlchemyMediaRepository(engine)
+        repository = sql_repository(engine)
         now = datetime.now(UTC)
         uploads = [
             make_upload(
@@ -130,7 +130,7 @@ async def stored_outcomes(database_url: str, ids: list[str]) -> dict[str, Any]:
     """The stored outcome of each upload."""
     engine = create_engine(database_url)
     try:
-        repository = SqlAlchemyMediaRepository(engine)
+        repository = sql_repository(engine)
         outcomes = {}
         for upload_id in ids:
             upload = await repository.get(upload_id)

@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.repositories.memory import InMemoryMediaRepository
 from adapters.repositories.sql import (
     DriverPool,
-    SqlAlchemyMediaRepository,
     create_driver_pool,
     create_engine,
+    sql_repository,
     upgrade,
 )
 from media_core.model import MediaUpload, UploadMetadata, Visibility
@@ -117,7 +117,7 @@ async def open_repository(
         # As the service runs it: the hot statements on a driver pool.
         pool = create_driver_pool(postgres_url(), size=2, search_path=postgres_schema)
     try:
-        yield SqlAlchemyMediaRepository(engine, driver_pool=pool)
+        yield sql_repository(engine, driver_pool=pool)
     finally:
         if pool is not None:
             await pool.close()

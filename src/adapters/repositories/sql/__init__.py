@@ -5,26 +5,32 @@ Running it::
     engine = create_engine("postgresql://user@db/media")  # or "sqlite:///data/media.db"
     await upgrade(engine)                                    # what `media-core migrate` does
     if not await schema_is_current(engine): ...              # what `serve` checks at start
-    repository = SqlAlchemyMediaRepository(engine)
+    repository = SqliteMediaRepository(engine)               # or sql_repository(engine)
     ...
     await engine.dispose()
 
 On PostgreSQL, give the repository a bare asyncpg pool for its hot statements (what ``serve``
-does; measured in docs/benchmarks.md)::
+does)::
 
     pool = create_driver_pool("postgresql://user@db/media")
     await pool.open()                                        # optional: connect now
-    repository = SqlAlchemyMediaRepository(engine, driver_pool=pool)
+    repository = PostgresMediaRepository(engine, driver_pool=pool)
     ...
     await pool.close()
     await engine.dispose()
 
+Inside: one repository class per engine (``_sqlite.py`` with its writer thread in
+``_sqlite_writer.py``, ``_postgres.py`` with ``DriverPool`` in ``_pool.py``) over one statement
+module (``_statements.py``) and one row codec keyed by column name (``_codec.py``), both built
+from the tables in ``_schema.py``; the queries off the hot path are shared, through SQLAlchemy
+Core (``_cold.py``), and every database error passes one translator (``_errors.py``).
+
 Tables: ``media_uploads`` (one row per upload; unique id, playback id, and (provider, provider
 upload id); indexes for listing an owner's uploads newest first and for the reconciler's scan by
 status and ``updated_at``; ``reconcile_after`` is the reconciler's lease, claimed with ``FOR UPDATE
-SKIP LOCKED`` by :meth:`SqlAlchemyMediaRepository.claim_stale`), ``webhook_deliveries`` (unique
+SKIP LOCKED`` by the repositories' ``claim_stale``), ``webhook_deliveries`` (unique
 (provider, delivery id), pruned by ``received_at`` with
-:meth:`SqlAlchemyMediaRepository.prune_deliveries`) and ``idempotency_keys`` (one row per owner and
+``prune_deliveries``) and ``idempotency_keys`` (one row per owner and
 ``Idempotency-Key``, pruned by ``created_at``). Our migrations record
 their revision in their own table, ``media_core_alembic_version`` (:data:`VERSION_TABLE`), so
 they never touch a host application's ``alembic_version``.
@@ -73,6 +79,8 @@ to a users table we do not own.
 """
 
 from adapters.repositories.sql._engine import async_url, create_driver_pool, create_engine
+from adapters.repositories.sql._errors import is_unavailable
+from adapters.repositories.sql._factory import SqlMediaRepository, sql_repository
 from adapters.repositories.sql._migrate import (
     BRANCH_LABEL,
     MIGRATIONS_PATH,
@@ -85,7 +93,7 @@ from adapters.repositories.sql._migrate import (
     upgrade,
 )
 from adapters.repositories.sql._pool import DriverPool, PoolClosed, PoolTimeout
-from adapters.repositories.sql._repository import SqlAlchemyMediaRepository, is_unavailable
+from adapters.repositories.sql._postgres import PostgresMediaRepository
 from adapters.repositories.sql._schema import (
     VERSION_TABLE,
     UtcDateTime,
@@ -94,6 +102,7 @@ from adapters.repositories.sql._schema import (
     metadata,
     webhook_deliveries,
 )
+from adapters.repositories.sql._sqlite import SqliteMediaRepository
 
 __all__ = [
     "BRANCH_LABEL",
@@ -103,8 +112,10 @@ __all__ = [
     "DriverPool",
     "PoolClosed",
     "PoolTimeout",
+    "PostgresMediaRepository",
     "SchemaStatus",
-    "SqlAlchemyMediaRepository",
+    "SqlMediaRepository",
+    "SqliteMediaRepository",
     "UtcDateTime",
     "alembic_config",
     "async_url",
@@ -117,6 +128,7 @@ __all__ = [
     "metadata",
     "schema_is_current",
     "schema_status",
+    "sql_repository",
     "upgrade",
     "webhook_deliveries",
 ]

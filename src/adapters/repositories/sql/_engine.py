@@ -51,8 +51,8 @@ def create_engine(
     - ``pool_size``/``max_overflow``: connections kept, and allowed beyond that under load;
       ``pool_timeout``: seconds to wait for a free one; ``pool_recycle``: seconds before a
       connection is replaced. The default is a fixed pool of 10: beyond a few connections per
-      core, more only queue inside PostgreSQL, and overflow connections are opened and closed
-      under load (measured: they cost more than the wait for a pooled one).
+      core, more only queue inside PostgreSQL, and overflow connections opened and closed under
+      load cost more than the wait for a pooled one.
     - Connections are not pinged before use (a round trip on every request). A connection
       that died with a restarted database fails its request with ``RepositoryUnavailable``
       (503, which clients and providers retry) and is replaced; the others follow.
@@ -84,8 +84,8 @@ def create_engine(
     if not in_memory:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         # SQLite has one writer at a time. One pooled connection makes writers queue fairly in
-        # the pool instead of retrying on SQLITE_BUSY with growing sleeps (measured: webhook p99
-        # from about 1 s to about 0.2 s at 64 connections); lookups by key do not use the pool.
+        # the pool instead of retrying on SQLITE_BUSY with growing sleeps, which makes the tail
+        # latency; the hot statements do not use the pool.
         options.update(_pool_options(1, 0, pool_timeout, pool_recycle))
     engine = create_async_engine(parsed, **options)
     _configure_sqlite(engine, busy_timeout=busy_timeout, wal=not in_memory)
@@ -104,13 +104,12 @@ def create_driver_pool(
 ) -> DriverPool:
     """A :class:`DriverPool` of ``size`` asyncpg connections for the repository's hot statements.
 
-    Pass it to ``SqlAlchemyMediaRepository(engine, driver_pool=pool)`` on PostgreSQL and close it
+    Pass it to ``PostgresMediaRepository(engine, driver_pool=pool)`` and close it
     (``await pool.close()``) before disposing of the engine. Lookups by key, inserts and the
-    webhook's guarded update then skip SQLAlchemy's pool checkout (a greenlet hop, a connection
-    wrapper and a reset per use) and asyncpg's (a task and a timer per use); measured in
-    docs/benchmarks.md. The connections have the same settings as :func:`create_engine`'s;
-    ``pool_timeout`` bounds the wait for a free one. They are opened when first needed, or all
-    at once by ``await pool.open()``.
+    guarded writes then skip SQLAlchemy's pool checkout (a greenlet hop, a connection wrapper
+    and a reset per use) and asyncpg's (a task and a timer per use). The connections have the
+    same settings as :func:`create_engine`'s; ``pool_timeout`` bounds the wait for a free one.
+    They are opened when first needed, or all at once by ``await pool.open()``.
     """
     parsed = async_url(url)
     if parsed.get_backend_name() != "postgresql":

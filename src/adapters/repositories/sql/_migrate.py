@@ -13,7 +13,7 @@ from attrs import frozen
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.repositories.sql._engine import create_engine
-from adapters.repositories.sql._repository import translate_errors
+from adapters.repositories.sql._errors import translate_errors
 from adapters.repositories.sql._schema import VERSION_TABLE
 
 MIGRATIONS_PATH = Path(__file__).resolve().parent.parent / "migrations"

@@ -1,8 +1,8 @@
 """``DriverPool``: a small pool of asyncpg connections for the repository's hot statements.
 
 asyncpg's own pool pays, on every use, a task to shield the release, a timer for the idle
-lifetime and a reset query; on this service's hot paths (one statement per checkout) that was
-a fifth of the CPU of a webhook (measured in docs/benchmarks.md). Here taking an idle connection
+lifetime and a reset query, which on this service's hot paths (one statement per checkout)
+outweighs the statement's own client work. Here taking an idle connection
 and giving it back are plain list operations: nothing waits, no task or timer is made, and the
 event loop is not involved unless every connection is busy.
 
@@ -15,8 +15,8 @@ Rules that keep it safe:
 - Waiting for a free connection is bounded by ``timeout``; a connection handed to a waiter that
   gave up in the same instant is put back, never lost. Every wait has the same bound and waiters
   queue in order, so the oldest waiter always has the nearest deadline: one timer, set for the
-  head of the queue, bounds them all (a timeout per wait made a contended checkout twice as
-  dear: 9.7 against 5.0 µs, and under load every connection is busy).
+  head of the queue, bounds them all (under load every connection is busy, and a timer per
+  wait would be the dearest part of a checkout).
 - One pool serves one event loop.
 """
 

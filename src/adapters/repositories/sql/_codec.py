@@ -1,0 +1,146 @@
+"""Uploads to rows and back, column by column by name, from the table in ``_schema.py``.
+
+Every column of ``media_uploads`` is a field of ``MediaUpload`` of the same name, except the
+bookkeeping ones (:data:`BOOKKEEPING_COLUMNS`); importing this module checks it, so a column
+added to the schema without its field (or the reverse) fails at once rather than quietly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import attrs
+import sqlalchemy as sa
+
+from adapters.repositories._common import TIMESTAMPS, require_aware
+from adapters.repositories.sql._schema import media_uploads
+from media_core.model import FailureCode, MediaUpload, UploadMetadata, UploadStatus, Visibility
+
+BOOKKEEPING_COLUMNS = frozenset({"reconcile_after"})
+"""Columns of ``media_uploads`` that are not part of the model (the reconciler's lease)."""
+
+
+
+def upload_columns(table: sa.Table) -> tuple[str, ...]:
+    """The columns of ``table`` that make an upload, in table order; ``RuntimeError`` unless
+    they are exactly the fields of ``MediaUpload``."""
+    columns = tuple(c.name for c in table.c if c.name not in BOOKKEEPING_COLUMNS)
+    disagreeing = set(columns) ^ {field.name for field in attrs.fields(MediaUpload)}
+    if disagreeing:
+        raise RuntimeError(f"{table.name} and MediaUpload disagree on {sorted(disagreeing)}")
+    return columns
+
+
+UPLOAD_COLUMNS = upload_columns(media_uploads)
+"""The columns that make an upload, in table order."""
+
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def sqlite_time(value: datetime) -> str:
+    """An aware time as SQLAlchemy's ``UtcDateTime`` keeps it in SQLite: naive UTC text."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
+
+
+def _metadata_text(metadata: UploadMetadata) -> str:
+    return _COMPACT_JSON.encode(
+        {
+            "title": metadata.title,
+            "description": metadata.description,
+            "visibility": metadata.visibility.value,
+            "extra": dict(metadata.extra),
+        }
+    )
+
+
+def _metadata(value: str | Mapping[str, Any]) -> UploadMetadata:
+    # The drivers hand JSON over as text; SQLAlchemy's JSON type has parsed it already.
+    data = json.loads(value) if isinstance(value, str) else value
+    return UploadMetadata(
+        title=data.get("title", ""),
+        description=data.get("description", ""),
+        visibility=Visibility(data.get("visibility", "PRIVATE")),
+        extra=dict(data.get("extra", {})),
+    )
+
+
+def _time(value: str | datetime) -> datetime:
+    # SQLite's text is naive UTC; asyncpg and UtcDateTime give aware UTC datetimes.
+    return datetime.fromisoformat(value + "+00:00") if isinstance(value, str) else value
+
+
+Convert = Callable[[Any], Any]
+
+_DECODERS: tuple[tuple[str, Convert | None], ...] = tuple(
+    (
+        name,
+        {"status": UploadStatus, "failure_code": FailureCode, "metadata": _metadata}.get(name)
+        or (_time if name in TIMESTAMPS else None),
+    )
+    for name in UPLOAD_COLUMNS
+)
+
+
+class Row(Protocol):
+    """A row whose columns are read by name: sqlite3's, asyncpg's or SQLAlchemy's."""
+
+    def __getitem__(self, name: str, /) -> Any:
+        """The value of the column ``name``."""
+        ...
+
+
+def decode_upload(row: Row) -> MediaUpload:
+    """The upload of one row (a driver's record or a SQLAlchemy row mapping), by column name."""
+    fields: dict[str, Any] = {}
+    for name, convert in _DECODERS:
+        value = row[name]
+        fields[name] = value if convert is None or value is None else convert(value)
+    return MediaUpload(**fields)
+
+
+@attrs.frozen
+class UploadEncoder:
+    """An upload as one engine's driver takes its columns: a dict by column name.
+
+    Enums go as their values and metadata as compact JSON text, on both engines (the asyncpg
+    connections give jsonb a text codec, as SQLAlchemy's dialect does); times go as they are,
+    or as SQLite's text with ``times_as_text``.
+    """
+
+    times_as_text: bool
+    _encoders: tuple[tuple[str, Convert | None], ...] = attrs.field(init=False)
+
+    @_encoders.default
+    def _build(self) -> tuple[tuple[str, Convert | None], ...]:
+        time = sqlite_time if self.times_as_text else None
+        fixed: dict[str, Convert] = {
+            "status": _value,
+            "failure_code": _value,
+            "metadata": _metadata_text,
+        }
+        return tuple(
+            (name, fixed.get(name) or (time if name in TIMESTAMPS else None))
+            for name in UPLOAD_COLUMNS
+        )
+
+    def encode(self, upload: MediaUpload) -> dict[str, Any]:
+        """The row of ``upload``; ``ValueError`` on a naive timestamp (its instant is unknown)."""
+        require_aware(upload)
+        row: dict[str, Any] = {}
+        for name, convert in self._encoders:
+            value = getattr(upload, name)
+            row[name] = value if convert is None or value is None else convert(value)
+        return row
+
+    def time(self, value: datetime) -> Any:
+        """A time as this engine's driver takes it."""
+        return sqlite_time(value) if self.times_as_text else value
+
+
+def _value(member: UploadStatus | FailureCode) -> Any:
+    return member.value
