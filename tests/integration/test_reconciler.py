@@ -26,7 +26,7 @@ from entrypoints.container import resolve
 from media_core.errors import ProviderUnavailable
 from media_core.events import ProviderEvent, ProviderEventKind
 from media_core.model import FailureCode, MediaUpload, UploadStatus
-from media_core.ports import DeliveryKey, DirectUploadTicket, IdempotencyRecord, MediaRepository
+from media_core.ports import DeliveryKey, IdempotencyRecord, MediaRepository
 from media_core.providers import ProviderSet
 from media_core.reconcile import Reconciler, ReconcileSettings
 from media_core.services import MediaService
@@ -309,26 +309,3 @@ async def test_the_service_runs_the_reconciler_in_the_background(tmp_path: Path)
             await asyncio.sleep(0.05)
         assert fixed == 1.0
         assert metrics.registry.get_sample_value("media_reconciler_runs_total", {"outcome": "ok"})
-
-
-def test_tickets_survive_the_sql_round_trip() -> None:
-    """A ticket stored with an idempotency key reads back equal (every field, every protocol)."""
-    from adapters.repositories.sql._cold import (  # noqa: PLC0415
-        _ticket_from_json,
-        _ticket_to_json,
-    )
-    from media_core.model import UploadProtocol  # noqa: PLC0415
-
-    for protocol in UploadProtocol:
-        ticket = DirectUploadTicket(
-            provider_upload_id="p1",
-            url="https://u.example/1",
-            protocol=protocol,
-            method="PATCH",
-            expires_at=NOW,
-            headers={"Tus-Resumable": "1.0.0"},
-            playback_id="pb",
-            asset_id="as",
-            chunk_size=262144,
-        )
-        assert _ticket_from_json(_ticket_to_json(ticket)) == ticket

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime, timedelta, timezone
 
 import attrs
 import pytest
@@ -16,7 +16,9 @@ from adapters.repositories.sql._codec import (
     decode_upload,
     upload_columns,
 )
-from media_core.model import MediaUpload
+from adapters.repositories.sql._idempotency_codec import decode_idempotency_record, ticket_json
+from media_core.model import MediaUpload, UploadProtocol
+from media_core.ports import DirectUploadTicket, IdempotencyRecord
 from tests.strategies import stored_uploads
 
 
@@ -54,3 +56,45 @@ def test_any_upload_decodes_from_its_encoded_row_exactly(
     assert decoded == upload
     if times_as_text:
         assert decoded.created_at.tzinfo is UTC
+
+
+@pytest.mark.parametrize("protocol", list(UploadProtocol))
+def test_a_stored_ticket_keeps_its_json_form_and_reads_back_equal(
+    protocol: UploadProtocol,
+) -> None:
+    """Every field, every protocol; the keys are those rows already stored carry."""
+    expires = datetime(2026, 3, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
+    ticket = DirectUploadTicket(
+        provider_upload_id="p1",
+        url="https://u.example/1",
+        protocol=protocol,
+        method="PATCH",
+        expires_at=expires,
+        headers={"Tus-Resumable": "1.0.0"},
+        playback_id="pb",
+        asset_id="as",
+        chunk_size=262144,
+    )
+    data = ticket_json(ticket)
+    assert data == {
+        "providerUploadId": "p1",
+        "url": "https://u.example/1",
+        "protocol": protocol.value,
+        "method": "PATCH",
+        "expiresAt": "2026-03-01T12:00:00+00:00",
+        "headers": {"Tus-Resumable": "1.0.0"},
+        "playbackId": "pb",
+        "assetId": "as",
+        "chunkSize": 262144,
+    }
+    row = {
+        "owner_id": "o",
+        "key": "k",
+        "fingerprint": "f",
+        "upload_id": "u",
+        "created_at": expires,
+        "ticket": data,
+    }
+    record = decode_idempotency_record(row)
+    assert record == IdempotencyRecord("o", "k", "f", "u", expires, ticket)
+    assert decode_idempotency_record(row | {"ticket": None}).ticket is None

@@ -23,7 +23,6 @@ BOOKKEEPING_COLUMNS = frozenset({"reconcile_after"})
 """Columns of ``media_uploads`` that are not part of the model (the reconciler's lease)."""
 
 
-
 def upload_columns(table: sa.Table) -> tuple[str, ...]:
     """The columns of ``table`` that make an upload, in table order; ``RuntimeError`` unless
     they are exactly the fields of ``MediaUpload``."""

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,17 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.repositories._common import check_limit, decode_cursor, encode_cursor
 from adapters.repositories.sql._codec import decode_upload
 from adapters.repositories.sql._errors import translate_errors
+from adapters.repositories.sql._idempotency_codec import decode_idempotency_record, ticket_json
 from adapters.repositories.sql._schema import idempotency_keys, media_uploads, webhook_deliveries
+from media_core import ports
 from media_core.events import ProviderEvent
-from media_core.model import MediaUpload, Page, UploadProtocol, UploadStatus
-from media_core.ports import (
-    DeliveryKey,
-    DirectUploadTicket,
-    IdempotencyRecord,
-    StaleCriteria,
-    StorageTally,
-    Usage,
-)
+from media_core.model import MediaUpload, Page, UploadStatus
 
 
 class ColdQueries(abc.ABC):
@@ -96,7 +89,7 @@ class ColdQueries(abc.ABC):
                 row = (await conn.execute(query)).mappings().first()
         return decode_upload(row) if row is not None else None
 
-    async def has_delivery(self, delivery: DeliveryKey) -> bool:
+    async def has_delivery(self, delivery: ports.DeliveryKey) -> bool:
         """True if the delivery was recorded."""
         c = webhook_deliveries.c
         query = sa.select(sa.literal(1)).where(
@@ -118,7 +111,7 @@ class ColdQueries(abc.ABC):
                 result = await conn.execute(statement)
         return int(result.rowcount)
 
-    async def claim_stale(self, criteria: StaleCriteria) -> Sequence[MediaUpload]:
+    async def claim_stale(self, criteria: ports.StaleCriteria) -> Sequence[MediaUpload]:
         """Lease up to ``criteria.limit`` stale unfinished uploads, oldest change first.
 
         One short transaction: ``UPDATE … SET reconcile_after = lease_until WHERE id IN (SELECT
@@ -160,16 +153,18 @@ class ColdQueries(abc.ABC):
         claimed = [decode_upload(row) for row in rows]
         return sorted(claimed, key=lambda upload: (upload.updated_at, upload.id))
 
-    async def get_idempotency_key(self, owner_id: str, key: str) -> IdempotencyRecord | None:
+    async def get_idempotency_key(self, owner_id: str, key: str) -> ports.IdempotencyRecord | None:
         """The request remembered under ``owner_id`` and ``key``."""
         c = idempotency_keys.c
         query = sa.select(idempotency_keys).where(c.owner_id == owner_id, c.key == key)
         with translate_errors("get_idempotency_key"):
             async with self._reader.connect() as conn:
                 row = (await conn.execute(query)).mappings().first()
-        return _record_from_row(row) if row is not None else None
+        return decode_idempotency_record(row) if row is not None else None
 
-    async def claim_idempotency_key(self, record: IdempotencyRecord) -> IdempotencyRecord:
+    async def claim_idempotency_key(
+        self, record: ports.IdempotencyRecord
+    ) -> ports.IdempotencyRecord:
         """Insert ``record`` unless its (owner, key) exists; return the stored one.
 
         ``INSERT … ON CONFLICT DO NOTHING`` waits for a concurrent insert of the same key to
@@ -197,17 +192,17 @@ class ColdQueries(abc.ABC):
                 row = (await conn.execute(query)).mappings().first()
         if row is None:  # released between our insert and our read: nobody holds it now
             return record
-        return _record_from_row(row)
+        return decode_idempotency_record(row)
 
     async def complete_idempotency_key(
-        self, owner_id: str, key: str, upload_id: str, ticket: DirectUploadTicket
+        self, owner_id: str, key: str, upload_id: str, ticket: ports.DirectUploadTicket
     ) -> None:
         """Attach ``ticket`` to the record of ``upload_id`` under ``key``."""
         c = idempotency_keys.c
         statement = (
             idempotency_keys.update()
             .where(c.owner_id == owner_id, c.key == key, c.upload_id == upload_id)
-            .values(ticket=_ticket_to_json(ticket))
+            .values(ticket=ticket_json(ticket))
         )
         with translate_errors("complete_idempotency_key"):
             async with self._engine.begin() as conn:
@@ -272,7 +267,7 @@ class ColdQueries(abc.ABC):
                 result = await conn.execute(statement)
         return int(result.rowcount)
 
-    async def usage_for_owner(self, owner_id: str) -> Usage:
+    async def usage_for_owner(self, owner_id: str) -> ports.Usage:
         """Declared bytes and count of the owner's uploads that did not fail.
 
         One aggregate over the owner's rows (the listing index on ``owner_id`` finds them).
@@ -284,9 +279,9 @@ class ColdQueries(abc.ABC):
         with translate_errors("usage_for_owner"):
             async with self._reader.connect() as conn:
                 count, size = (await conn.execute(query)).one()
-        return Usage(bytes=int(size), count=int(count))
+        return ports.Usage(bytes=int(size), count=int(count))
 
-    async def storage_tallies(self) -> tuple[StorageTally, ...]:
+    async def storage_tallies(self) -> tuple[ports.StorageTally, ...]:
         """Count and declared bytes per (provider, status), sorted by provider then status.
 
         One ``GROUP BY`` that returns a handful of rows; it still reads every upload row (or
@@ -302,7 +297,7 @@ class ColdQueries(abc.ABC):
             async with self._reader.connect() as conn:
                 rows = (await conn.execute(query)).all()
         return tuple(
-            StorageTally(
+            ports.StorageTally(
                 provider=provider, status=UploadStatus(status), count=int(count), bytes=int(size)
             )
             for provider, status, count, size in rows
@@ -328,46 +323,3 @@ class ColdQueries(abc.ABC):
         with translate_errors("ping"):
             async with self._reader.connect() as conn:
                 await conn.execute(sa.select(sa.literal(1)))
-
-
-def _ticket_to_json(ticket: DirectUploadTicket) -> dict[str, Any]:
-    return {
-        "providerUploadId": ticket.provider_upload_id,
-        "url": ticket.url,
-        "protocol": ticket.protocol.value,
-        "method": ticket.method,
-        "expiresAt": ticket.expires_at.astimezone(UTC).isoformat(),
-        "headers": dict(ticket.headers),
-        "playbackId": ticket.playback_id,
-        "assetId": ticket.asset_id,
-        "chunkSize": ticket.chunk_size,
-    }
-
-
-def _ticket_from_json(data: dict[str, Any]) -> DirectUploadTicket:
-    return DirectUploadTicket(
-        provider_upload_id=data["providerUploadId"],
-        url=data["url"],
-        protocol=UploadProtocol(data["protocol"]),
-        method=data["method"],
-        expires_at=datetime.fromisoformat(data["expiresAt"]),
-        headers=dict(data.get("headers") or {}),
-        playback_id=data.get("playbackId"),
-        asset_id=data.get("assetId"),
-        chunk_size=data.get("chunkSize"),
-    )
-
-
-def _record_from_row(row: sa.RowMapping) -> IdempotencyRecord:
-    ticket = row["ticket"]
-    return IdempotencyRecord(
-        owner_id=row["owner_id"],
-        key=row["key"],
-        fingerprint=row["fingerprint"],
-        upload_id=row["upload_id"],
-        created_at=row["created_at"],
-        ticket=_ticket_from_json(ticket) if ticket is not None else None,
-    )
-
-
-# Statements built once: SQLAlchemy then computes each one's cache key a single time, and the hot
