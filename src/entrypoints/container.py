@@ -370,6 +370,7 @@ def _provider(
             processing_delay=settings.fake_processing_delay_seconds,
             tus_threshold=settings.fake_tus_threshold_bytes,
             chunk_size=settings.fake_upload_chunk_bytes,
+            max_size=settings.max_upload_bytes,
         )
     raise NotImplementedError(f"provider {settings.provider} is not wired yet")
 
@@ -381,7 +382,7 @@ def build_provider_routes(settings: Settings, provider: Any) -> Sequence[Provide
     since the routes are mounted before the application (and so the provider) starts.
     """
     if "fake" in settings.providers:
-        return fake_routes(lambda: resolve(provider), max_upload_bytes=settings.max_upload_bytes)
+        return fake_routes(lambda: resolve(provider))
     return ()
 
 

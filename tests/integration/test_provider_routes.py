@@ -79,7 +79,7 @@ async def test_fake_routes_resolve_the_one_provider_the_service_uses(tmp_path: P
             url, content=b"\x00\x00", headers={"Content-Range": "bytes 0-1/4"}
         )
     assert put.status_code == 308, put.text
-    assert fake.received_bytes(fake.open_slot(url.rsplit("/", 1)[1])) == 2
+    assert fake.intake.received_bytes(fake.intake.open_slot(url.rsplit("/", 1)[1])) == 2
 
 
 async def test_a_provider_without_routes_mounts_none(tmp_path: Path) -> None:

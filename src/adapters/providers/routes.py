@@ -4,8 +4,7 @@ A provider whose bytes come to this service (the fake; a self-hosted provider) d
 routes as :class:`ProviderRoute` s, built by a function of its own package that takes a
 :data:`Resolve` of the provider::
 
-    def fake_routes(provider: Resolve[FakeVideoProvider], *, max_upload_bytes: int)
-        -> tuple[ProviderRoute, ...]
+    def fake_routes(provider: Resolve[FakeVideoProvider]) -> tuple[ProviderRoute, ...]
 
 The composition root calls it from settings (``entrypoints.container.build_provider_routes``,
 exposed as ``container.provider_routes``), and ``create_app`` mounts every route it returns,

@@ -1,21 +1,17 @@
-"""The fake provider: local uploads and signed webhooks, for the embedded default and tests."""
+"""The fake provider: local uploads and signed webhooks, for tests and a quick demo."""
 
 from adapters.providers.fake.provider import (
     ASSET_PATH,
+    TUS_PATH,
     UPLOAD_PATH,
     FakeVideoProvider,
-    RangeMismatch,
-    Received,
-    UploadSlot,
     WebhookSender,
 )
 
 __all__ = [
     "ASSET_PATH",
+    "TUS_PATH",
     "UPLOAD_PATH",
     "FakeVideoProvider",
-    "RangeMismatch",
-    "Received",
-    "UploadSlot",
     "WebhookSender",
 ]

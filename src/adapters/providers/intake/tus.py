@@ -1,4 +1,4 @@
-"""The fake provider's tus 1.0 server core: the resumable half of the protocol, framework-free.
+"""The intake's tus 1.0 server core: the resumable half of the protocol, framework-free.
 
 Creation happens in our create route (the upload resource exists as soon as the ticket does, as
 with Cloudflare Stream's direct creator uploads), so this core answers only what a client does next:
@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from attrs import field, frozen
 
-from adapters.providers.fake.provider import FakeVideoProvider, RangeMismatch
+from adapters.providers.intake._store import RangeMismatch, UploadIntake
 from media_core.strict import ascii_int
 
 TUS_VERSION = "1.0.0"
@@ -53,12 +53,12 @@ class TusReply:
     text: str = ""
 
 
-class FakeTusServer:
-    """tus 1.0 (core protocol) over a :class:`FakeVideoProvider`'s upload storage."""
+class TusServer:
+    """tus 1.0 (core protocol) over an :class:`UploadIntake`."""
 
-    def __init__(self, provider: FakeVideoProvider, *, max_size: int | None = None) -> None:
-        self._provider = provider
-        self._max_size = max_size
+    def __init__(self, intake: UploadIntake) -> None:
+        self._intake = intake
+        self._max_size = intake.max_size
 
     def options(self) -> TusReply:
         """``OPTIONS``: the versions and limits this server supports."""
@@ -72,8 +72,8 @@ class FakeTusServer:
         refused = _version_check(headers)
         if refused is not None:
             return refused
-        slot = self._provider.open_slot(token, finished_ok=True)
-        offset = slot.size if self._provider.finished(slot) else self._provider.received_bytes(slot)
+        slot = self._intake.open_slot(token, finished_ok=True)
+        offset = slot.size if self._intake.finished(slot) else self._intake.received_bytes(slot)
         return TusReply(
             200,
             _common(
@@ -98,9 +98,9 @@ class FakeTusServer:
         offset = ascii_int(headers.get("Upload-Offset", "").strip())
         if offset is None:
             return TusReply(400, _common({}), "Upload-Offset must be a non-negative integer")
-        slot = self._provider.open_slot(token)
+        slot = self._intake.open_slot(token)
         try:
-            received = await self._provider.append(slot, body, offset)
+            received = await self._intake.append(slot, body, offset)
         except RangeMismatch as exc:
             return TusReply(
                 409,
