@@ -1,4 +1,4 @@
-"""The ``media-core`` command: serve, migrate, reconcile, token."""
+"""The ``media-core`` command: serve, worker, migrate, reconcile, token, stats."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -24,6 +25,7 @@ from entrypoints.http.app import create_app
 from entrypoints.http.auth import issue_token
 from entrypoints.observability import StatsReport, configure_logging, format_stats, gather_stats
 from entrypoints.settings import Settings, SettingsError, load_settings
+from entrypoints.workers import WorkerProcesses
 from media_core.reconcile import Reconciler, ReconcileReport
 
 DEV_USER = "dev-user"
@@ -65,12 +67,43 @@ def serve(args: argparse.Namespace) -> None:
     app = create_app(build_container(settings))
     providers = ", ".join(settings.providers)
     print(f"media-core: providers {providers} (first is default), serving on {settings.base_url}")
-    if settings.provider == "fake" and not (settings.jwt_secret or settings.jwt_public_key):
+    workers = None
+    if "local" in settings.providers and settings.local.embedded_worker:
+        workers = WorkerProcesses(settings, settings.local.workers)
+        workers.start()
+        print(f"media-core: {settings.local.workers} embedded worker process(es)")
+    if settings.embedded and not (settings.jwt_secret or settings.jwt_public_key):
         token = _dev_token(settings, DEV_USER)
         print(f"media-core: open {settings.base_url}/#token={token} to upload in a browser")
         print(f"media-core: development token for user {DEV_USER!r} (valid 30 days):")
         print(token)
-    server.run(app, host=settings.host, port=settings.port)
+    try:
+        server.run(app, host=settings.host, port=settings.port)
+    finally:
+        if workers is not None:
+            workers.stop()
+
+
+def worker(_: argparse.Namespace) -> None:
+    """Run LOCAL_WORKERS worker processes of the local provider until interrupted."""
+    settings = _settings()
+    if "local" not in settings.providers:
+        print(
+            "media-core: workers process the local provider's jobs (MEDIA_PROVIDER=local)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    configure_logging(settings.log_level, settings.log_format, secrets=secrets_to_redact(settings))
+    asyncio.run(_prepare_schema(settings, migrate=False))
+    workers = WorkerProcesses(settings, settings.local.workers)
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: workers.stop_soon())
+    workers.start()
+    print(f"media-core: {settings.local.workers} worker process(es) for {settings.base_url}")
+    try:
+        workers.wait()
+    finally:
+        workers.stop()
 
 
 def migrate(_: argparse.Namespace) -> None:
@@ -132,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve_parser.add_argument("--host", help="overrides MEDIA_HOST")
     serve_parser.add_argument("--port", type=int, help="overrides MEDIA_PORT")
     serve_parser.set_defaults(run=serve)
+    commands.add_parser(
+        "worker", help="process the local provider's jobs (LOCAL_WORKERS processes)"
+    ).set_defaults(run=worker)
     commands.add_parser("migrate", help="upgrade the database schema").set_defaults(run=migrate)
     commands.add_parser(
         "reconcile", help="one reconciler pass: finish stale uploads, prune old records"

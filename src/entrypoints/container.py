@@ -11,6 +11,9 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -26,6 +29,15 @@ from adapters.providers._http import HttpPolicy, RetrySettings, default_timeout
 from adapters.providers.cloudflare import CloudflareStreamVideoProvider, CloudflareWebhookVerifier
 from adapters.providers.fake import FakeVideoProvider
 from adapters.providers.fake.routes import fake_routes
+from adapters.providers.local import (
+    FolderStorage,
+    LocalVideoProvider,
+    LocalWorker,
+    Notifier,
+    SqlJobStore,
+    WorkerSettings,
+    local_routes,
+)
 from adapters.providers.mux import MuxVideoProvider, MuxWebhookVerifier
 from adapters.providers.routes import ProviderRoute
 from adapters.publisher import InProcessEventPublisher
@@ -38,7 +50,7 @@ from adapters.webhooks import NormalizedWebhookVerifier
 from adapters.webhooks.sender import HttpWebhookSender
 from entrypoints.http.auth import Authenticator, JwtBearerAuthenticator
 from entrypoints.http.metrics import ServiceMetrics
-from entrypoints.settings import Settings, SettingsError
+from entrypoints.settings import EMBEDDED_PROVIDERS, Settings, SettingsError
 from media_core.policy import UploadPolicy
 from media_core.ports import (
     Clock,
@@ -71,7 +83,7 @@ def webhook_secrets_for(settings: Settings) -> tuple[str, ...]:
     """Secrets of the normalized webhook route: configured, or the local one for the fake."""
     if settings.webhook_secrets:
         return settings.webhook_secrets
-    if "fake" in settings.providers:
+    if settings.hosts_media:
         return (local_secrets(settings.data_dir).webhook_secret,)
     return ()
 
@@ -84,7 +96,7 @@ def secrets_to_redact(settings: Settings) -> tuple[str, ...]:
         settings.sentry_dsn,
         *webhook_secrets_for(settings),
     ]
-    if "fake" in settings.providers:
+    if settings.hosts_media:
         local = local_secrets(settings.data_dir)
         values += [jwt_secret_for(settings), local.fake_secret]
     if settings.mux is not None:
@@ -231,7 +243,7 @@ def build_webhook_rate_limiter(
 
 def build_breaker(settings: Settings) -> CircuitBreaker | None:
     """The circuit breaker of the configured real provider (None for the fake)."""
-    if settings.provider == "fake":
+    if settings.provider in EMBEDDED_PROVIDERS:
         return None
     return CircuitBreaker(
         provider=settings.provider,
@@ -302,13 +314,22 @@ def build_provider(
     observe: AttemptObserver | None = None,
     *,
     breaker: CircuitBreaker | None = None,
+    local_jobs: SqlJobStore | None = None,
 ) -> VideoProvider:
     """The provider named by MEDIA_PROVIDER; bad provider settings raise ``SettingsError``.
 
     ``observe`` gives each provider's HTTP policy its ``on_attempt`` callback (metrics).
     """
     try:
-        return _provider(settings, clock, webhook_client, provider_client, observe, breaker=breaker)
+        return _provider(
+            settings,
+            clock,
+            webhook_client,
+            provider_client,
+            observe,
+            breaker=breaker,
+            local_jobs=local_jobs,
+        )
     except ValueError as exc:
         raise SettingsError([f"{settings.provider}: {exc}"]) from None
 
@@ -321,6 +342,7 @@ def _provider(
     observe: AttemptObserver | None = None,
     *,
     breaker: CircuitBreaker | None = None,
+    local_jobs: SqlJobStore | None = None,
 ) -> VideoProvider:
     def attempts(name: str) -> Callable[[str, str, float], None] | None:
         return observe(name) if observe is not None else None
@@ -372,7 +394,80 @@ def _provider(
             chunk_size=settings.fake_upload_chunk_bytes,
             max_size=settings.max_upload_bytes,
         )
+    if settings.provider == "local":
+        assert local_jobs is not None
+        local = local_secrets(settings.data_dir)
+        return LocalVideoProvider(
+            base_url=settings.base_url,
+            data_dir=settings.data_dir,
+            storage=FolderStorage(settings.local_storage_dir),
+            jobs=local_jobs,
+            notifier=build_notifier(settings, clock, webhook_client, attempts("local")),
+            secret=local.fake_secret,
+            clock=clock,
+            playback_ttl=timedelta(seconds=settings.local.playback_ttl_seconds),
+            tus_threshold=settings.local.tus_threshold_bytes,
+            chunk_size=settings.local.upload_chunk_bytes,
+            max_size=settings.max_upload_bytes,
+        )
     raise NotImplementedError(f"provider {settings.provider} is not wired yet")
+
+
+def build_notifier(
+    settings: Settings,
+    clock: Clock,
+    webhook_client: httpx.AsyncClient,
+    on_attempt: Callable[[str, str, float], None] | None = None,
+) -> Notifier:
+    """Signed webhooks of the local provider and its workers, to this service's normalized route
+    (``MEDIA_PUBLIC_URL`` when workers run on other machines)."""
+    return Notifier(
+        sender=HttpWebhookSender(
+            webhook_client,
+            f"{settings.base_url}/api/v1/media/webhook/upload-complete",
+            on_attempt=on_attempt,
+            provider="local",
+        ),
+        secret=webhook_secrets_for(settings)[0],
+        clock=clock,
+    )
+
+
+async def open_local_jobs(settings: Settings) -> AsyncIterator[SqlJobStore | None]:
+    """The local provider's job store, on the service's database (None for other providers)."""
+    if "local" not in settings.providers:
+        yield None
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = sql.create_engine(settings.effective_database_url, pool_size=2)
+    try:
+        yield SqlJobStore(engine)
+    finally:
+        await engine.dispose()
+
+
+def build_local_worker(
+    settings: Settings, clock: Clock, jobs: SqlJobStore | None, webhook_client: httpx.AsyncClient
+) -> LocalWorker:
+    """One worker of the local provider, named after this host and process."""
+    if jobs is None:
+        raise SettingsError(["workers process the local provider's jobs: set MEDIA_PROVIDER=local"])
+    local = settings.local
+    return LocalWorker(
+        name=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        jobs=jobs,
+        storage=FolderStorage(settings.local_storage_dir),
+        notifier=build_notifier(settings, clock, webhook_client),
+        clock=clock,
+        base_url=settings.base_url,
+        settings=WorkerSettings(
+            heights=local.ladder,
+            segment_seconds=local.segment_seconds,
+            threads=local.encoder_threads,
+            lease=timedelta(seconds=local.job_lease_seconds),
+            max_attempts=local.job_max_attempts,
+        ),
+    )
 
 
 def build_provider_routes(settings: Settings, provider: Any) -> Sequence[ProviderRoute]:
@@ -383,12 +478,14 @@ def build_provider_routes(settings: Settings, provider: Any) -> Sequence[Provide
     """
     if "fake" in settings.providers:
         return fake_routes(lambda: resolve(provider))
+    if "local" in settings.providers:
+        return local_routes(lambda: resolve(provider))
     return ()
 
 
 async def close_provider(provider: VideoProvider) -> None:
-    """Stop what the provider runs in the background (the fake's webhook deliveries in flight)."""
-    if isinstance(provider, FakeVideoProvider):
+    """Stop what the provider runs in the background (webhook deliveries in flight)."""
+    if isinstance(provider, FakeVideoProvider | LocalVideoProvider):
         await provider.close()
 
 
@@ -476,6 +573,7 @@ class Container(containers.DeclarativeContainer):
         build_webhook_rate_limiter, settings, clock, redis_client
     )
     provider_breaker = providers.Singleton(build_breaker, settings)
+    local_jobs = providers.Resource(open_local_jobs, settings)
     provider = providers.Singleton(
         build_provider,
         settings,
@@ -484,9 +582,13 @@ class Container(containers.DeclarativeContainer):
         provider_client,
         observe=metrics.provided.provider_observer,
         breaker=provider_breaker,
+        local_jobs=local_jobs,
     )
     provider_routes: providers.Provider[Sequence[ProviderRoute]] = providers.Singleton(
         build_provider_routes, settings, provider.provider
+    )
+    local_worker = providers.Singleton(
+        build_local_worker, settings, clock, local_jobs, webhook_client
     )
     verifiers = providers.Singleton(build_verifiers, settings)
     authenticator = providers.Singleton(build_authenticator, settings)

@@ -15,7 +15,9 @@ from attrs import field, frozen
 
 T = TypeVar("T")
 
-PROVIDERS = ("fake", "mux", "cloudflare")
+PROVIDERS = ("local", "fake", "mux", "cloudflare")
+EMBEDDED_PROVIDERS = ("local", "fake")
+"""Providers whose platform is this machine: development tokens and secrets are generated."""
 METRICS_MODES = ("off", "open", "token")
 LOG_FORMATS = ("json", "text", "auto")
 
@@ -63,10 +65,35 @@ class CloudflareSettings:
 
 
 @frozen
+class LocalSettings:
+    """The self-hosted ``local`` provider (``LOCAL_*``): workers, ladder, storage, playback."""
+
+    workers: int = 1
+    """Job processes of ``media-core worker``, and of ``serve``'s embedded worker."""
+    embedded_worker: bool = True
+    """``serve`` runs ``workers`` processes itself; off when workers run elsewhere."""
+    encoder_threads: int = 0
+    """Threads of the decoder and of each encoder per job (0: FFmpeg's choice)."""
+    ladder: tuple[int, ...] = (240, 360, 480, 720, 1080)
+    """Rendition heights; never above the source's."""
+    segment_seconds: float = 4.0
+    job_lease_seconds: float = 60.0
+    """How long a job stays a silent worker's before another takes it (renewed every third)."""
+    job_max_attempts: int = 3
+    storage_dir: Path | None = None
+    """Where media is stored; None: ``<data_dir>/media``."""
+    playback_ttl_seconds: int = 6 * 3600
+    """How long a PRIVATE video's signed playback URLs stay valid."""
+    tus_threshold_bytes: int | None = 64 * 1024 * 1024
+    """Files of at least this size upload over tus (resumable); None: never."""
+    upload_chunk_bytes: int = 8 * 1024 * 1024
+
+
+@frozen
 class Settings:
     """Everything the service reads from its environment."""
 
-    providers: tuple[str, ...] = ("fake",)
+    providers: tuple[str, ...] = ("local",)
     """The configured providers in order (``MEDIA_PROVIDERS``); the first is the default."""
     data_dir: Path = Path(".media-core")
     database_url: str | None = None
@@ -126,6 +153,24 @@ class Settings:
     sentry_environment: str | None = None
     mux: MuxSettings | None = None
     cloudflare: CloudflareSettings | None = None
+    local: LocalSettings = LocalSettings()
+
+    @property
+    def embedded(self) -> bool:
+        """True when every provider's platform is this machine (``local``, ``fake``): secrets
+        and development tokens are then generated in the data directory."""
+        return all(name in EMBEDDED_PROVIDERS for name in self.providers)
+
+    @property
+    def hosts_media(self) -> bool:
+        """True when some provider's platform is this machine: the normalized webhook route
+        then has a generated secret, which that provider signs with."""
+        return any(name in EMBEDDED_PROVIDERS for name in self.providers)
+
+    @property
+    def local_storage_dir(self) -> Path:
+        """Where the local provider stores media."""
+        return self.local.storage_dir or self.data_dir / "media"
 
     @property
     def provider(self) -> str:
@@ -200,7 +245,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate settings from ``env`` (default ``os.environ``)."""
     read = _Reader(os.environ if env is None else env)
     providers = _providers(read)
-    real = [name for name in providers if name != "fake"]
+    real = [name for name in providers if name not in EMBEDDED_PROVIDERS]
     database_url = read.text("DATABASE_URL")
     if database_url is not None:
         database_url = _async_database_url(database_url, read.problems)
@@ -211,7 +256,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if real and not (jwt_secret or jwt_public_key):
         read.problems.append(
             f"AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with {', '.join(real)} "
-            "(development tokens exist only when the fake is the only provider)"
+            "(development tokens exist only with the local and fake providers)"
         )
     if jwt_secret is not None and len(jwt_secret) < 32:
         read.problems.append("AUTH_JWT_SECRET must be at least 32 characters")
@@ -285,7 +330,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sentry_environment=read.text("SENTRY_ENVIRONMENT"),
         mux=_mux(read) if "mux" in providers else None,
         cloudflare=_cloudflare(read) if "cloudflare" in providers else None,
+        local=_local(read) if "local" in providers else LocalSettings(),
     )
+    if "local" in providers and database_url == "memory://":
+        read.problems.append(
+            "MEDIA_PROVIDER=local keeps its jobs in the database: DATABASE_URL cannot be memory://"
+        )
     if read.problems:
         raise SettingsError(read.problems)
     return settings
@@ -301,7 +351,7 @@ def _providers(read: _Reader) -> tuple[str, ...]:
             "not both"
         )
     variable = "MEDIA_PROVIDERS" if several else "MEDIA_PROVIDER"
-    names = several or ((one or "fake").lower(),)
+    names = several or ((one or "local").lower(),)
     unknown = [name for name in names if name not in PROVIDERS]
     if unknown:
         read.problems.append(
@@ -312,7 +362,7 @@ def _providers(read: _Reader) -> tuple[str, ...]:
     if repeated:
         read.problems.append(f"{variable} lists {', '.join(repeated)} more than once")
     known = tuple(dict.fromkeys(name for name in names if name in PROVIDERS))
-    return known or ("fake",)
+    return known or ("local",)
 
 
 def _mux(read: _Reader) -> MuxSettings:
@@ -368,6 +418,33 @@ def _cloudflare(read: _Reader) -> CloudflareSettings:
         ),
         basic_upload_limit=read.number(
             "CLOUDFLARE_BASIC_UPLOAD_LIMIT", 200 * 1000 * 1000, int, minimum=1
+        ),
+    )
+
+
+def _local(read: _Reader) -> LocalSettings:
+    ladder: list[int] = []
+    for item in read.csv("LOCAL_LADDER") or ("240", "360", "480", "720", "1080"):
+        if not item.isdigit() or not 16 <= int(item) <= 4320:
+            read.problems.append(f"LOCAL_LADDER must list heights from 16 to 4320, got {item!r}")
+        else:
+            ladder.append(int(item))
+    storage = read.text("LOCAL_STORAGE_DIR")
+    return LocalSettings(
+        workers=read.number("LOCAL_WORKERS", 1, int, minimum=1),
+        embedded_worker=read.flag("LOCAL_EMBEDDED_WORKER", True),
+        encoder_threads=read.number("LOCAL_ENCODER_THREADS", 0, int, minimum=0),
+        ladder=tuple(sorted(set(ladder))) or (240, 360, 480, 720, 1080),
+        segment_seconds=read.number("LOCAL_SEGMENT_SECONDS", 4.0, float, minimum=1),
+        job_lease_seconds=read.number("LOCAL_JOB_LEASE_SECONDS", 60.0, float, minimum=3),
+        job_max_attempts=read.number("LOCAL_JOB_MAX_ATTEMPTS", 3, int, minimum=1),
+        storage_dir=Path(storage) if storage else None,
+        playback_ttl_seconds=read.number("LOCAL_PLAYBACK_TTL_SECONDS", 6 * 3600, int, minimum=60),
+        tus_threshold_bytes=read.number(
+            "LOCAL_TUS_THRESHOLD_BYTES", 64 * 1024 * 1024, int, minimum=0
+        ),
+        upload_chunk_bytes=read.number(
+            "LOCAL_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024, int, minimum=1024
         ),
     )
 

@@ -27,12 +27,13 @@ from tests.support.prism import free_port
 
 
 def service_settings(data_dir: Path, **changes: Any) -> Settings:
-    """Settings of the embedded default on a free loopback port, with fast fake processing.
+    """Settings of the fake provider (unless told otherwise) on a free loopback port, fast.
 
     ``provider="mux"`` stands for ``providers=("mux",)``, as ``MEDIA_PROVIDER`` does.
     """
     if "provider" in changes:
         changes["providers"] = (changes.pop("provider"),)
+    changes.setdefault("providers", ("fake",))
     base = Settings(
         data_dir=data_dir,
         port=free_port(),

@@ -31,7 +31,8 @@ status and ``updated_at``; ``reconcile_after`` is the reconciler's lease, claime
 SKIP LOCKED`` by the repositories' ``claim_stale``), ``webhook_deliveries`` (unique
 (provider, delivery id), pruned by ``received_at`` with
 ``prune_deliveries``) and ``idempotency_keys`` (one row per owner and
-``Idempotency-Key``, pruned by ``created_at``). Our migrations record
+``Idempotency-Key``, pruned by ``created_at``); ``local_jobs`` holds the local provider's
+processing jobs (see ``adapters.providers.local.jobs``). Our migrations record
 their revision in their own table, ``media_core_alembic_version`` (:data:`VERSION_TABLE`), so
 they never touch a host application's ``alembic_version``.
 
@@ -98,6 +99,7 @@ from adapters.repositories.sql._schema import (
     VERSION_TABLE,
     UtcDateTime,
     idempotency_keys,
+    local_jobs,
     media_uploads,
     metadata,
     webhook_deliveries,
@@ -124,6 +126,7 @@ __all__ = [
     "head_revision",
     "idempotency_keys",
     "is_unavailable",
+    "local_jobs",
     "media_uploads",
     "metadata",
     "schema_is_current",

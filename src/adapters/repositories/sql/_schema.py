@@ -125,3 +125,30 @@ idempotency_keys = sa.Table(
 
 ``ticket`` (the provider's upload slot, as JSON) is null while the first request is under way.
 """
+
+local_jobs = sa.Table(
+    "local_jobs",
+    metadata,
+    sa.Column("upload_id", sa.String(255), primary_key=True),
+    sa.Column("playback_id", sa.String(255), nullable=False),
+    sa.Column("source", sa.String(1024), nullable=False),
+    sa.Column("mime_type", sa.String(255), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("worker", sa.String(255)),
+    sa.Column("lease_until", UtcDateTime),
+    sa.Column("progress", sa.Integer, nullable=False),
+    sa.Column("duration", sa.Double),
+    sa.Column("stored_bytes", sa.BigInteger, nullable=False),
+    sa.Column("failure_code", sa.String(32)),
+    sa.Column("failure_reason", sa.Text),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+"""Processing jobs of the ``local`` provider: one per upload, claimed by workers with a lease.
+
+``state`` is ``queued``, ``running`` (by ``worker`` until ``lease_until``), ``done``, ``failed``
+or ``cancelled``; a running job whose lease ran out is claimed again by any worker.
+"""
+
+sa.Index(None, local_jobs.c.state, local_jobs.c.created_at)

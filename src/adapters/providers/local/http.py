@@ -1,0 +1,168 @@
+"""The local provider's routes: the shared upload intake, HLS playback and thumbnails.
+
+HLS files are served from storage with their content types, byte ranges (``FileResponse``) and
+CORS for players on other origins. A PRIVATE video's files are served only under
+``…/videos/<playback id>/t/<token>/…``: the token is a path segment, so the relative URIs of the
+master and media playlists inherit it. Thumbnails follow Mux's image API
+(``thumbnail.jpg?time=<s>&width=<px>``, and ``.webp``): rendered from the source on first request,
+in a thread, then cached in storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import PurePosixPath
+
+from aiohttp import web
+
+from adapters.providers.intake import UploadIntake, intake_routes
+from adapters.providers.local import thumbnails
+from adapters.providers.local.provider import (
+    PREFIX,
+    VIDEOS_PATH,
+    LocalVideoProvider,
+    source_key,
+    video_key,
+)
+from adapters.providers.local.thumbnails import ImageFormat
+from adapters.providers.routes import ProviderRoute, Resolve
+from media_core.errors import InvalidInput, UploadNotFound
+
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".aac": "audio/aac",
+    ".vtt": "text/vtt",
+}
+IMAGE_TYPES: dict[str, tuple[ImageFormat, str]] = {
+    "jpg": ("jpeg", "image/jpeg"),
+    "webp": ("webp", "image/webp"),
+}
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Range",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges",
+    "Access-Control-Max-Age": "600",
+}
+MAX_WIDTH = 3840
+DEFAULT_WIDTH = 640
+
+
+def local_routes(provider: Resolve[LocalVideoProvider]) -> tuple[ProviderRoute, ...]:
+    """Every route of the local provider, for the composition root to mount."""
+    handlers = _LocalRoutes(provider)
+    video = f"{VIDEOS_PATH}{{playback_id}}"
+    signed = f"{video}/t/{{token}}"
+    served: list[ProviderRoute] = []
+    for base in (video, signed):
+        for method in ("GET", "HEAD"):
+            served.append(ProviderRoute(method, f"{base}/hls/{{path:.+}}", handlers.hls_file))
+            served.append(
+                ProviderRoute(method, f"{base}/thumbnail.{{ext:jpg|webp}}", handlers.thumbnail)
+            )
+        served.append(ProviderRoute("OPTIONS", f"{base}/hls/{{path:.+}}", handlers.preflight))
+    return (*intake_routes(PREFIX, handlers.intake), *served)
+
+
+class _LocalRoutes:
+    """The handlers, bound to the provider (awaited per request: it is built at start-up)."""
+
+    def __init__(self, provider: Resolve[LocalVideoProvider]) -> None:
+        self._provider = provider
+
+    async def intake(self) -> UploadIntake:
+        """Where the uploads' bytes arrive."""
+        return (await self._provider()).intake
+
+    async def preflight(self, _: web.Request) -> web.StreamResponse:
+        """CORS preflight of a player that sends ``Range``."""
+        return web.Response(status=204, headers=CORS)
+
+    async def hls_file(self, request: web.Request) -> web.StreamResponse:
+        """A playlist or segment of a READY video (byte ranges answered by ``FileResponse``)."""
+        provider = await self._provider()
+        playback_id, token = request.match_info["playback_id"], request.match_info.get("token")
+        provider.authorize(playback_id, token)
+        relative = PurePosixPath(request.match_info["path"])
+        content_type = CONTENT_TYPES.get(relative.suffix)
+        if content_type is None:
+            raise UploadNotFound("no such file")
+        try:
+            path = provider.storage.path(video_key(playback_id, "hls", *relative.parts))
+        except ValueError as exc:
+            raise UploadNotFound("no such file") from exc
+        if not await asyncio.to_thread(path.is_file):
+            raise UploadNotFound("no such file")
+        # A READY video's files never change; playlists are kept briefly, as deletion ends them.
+        age = 30 if relative.suffix == ".m3u8" else 86400
+        scope = "private" if token else "public"
+        response = web.FileResponse(
+            path, headers={**CORS, "Cache-Control": f"{scope}, max-age={age}"}
+        )
+        response.content_type = content_type
+        return response
+
+    async def thumbnail(self, request: web.Request) -> web.StreamResponse:
+        """``thumbnail.jpg`` or ``.webp`` at ``time`` seconds (default: a representative frame)
+        and ``width`` pixels (default: 640, or the video's width if smaller), keeping the aspect.
+        """
+        provider = await self._provider()
+        playback_id, token = request.match_info["playback_id"], request.match_info.get("token")
+        provider.authorize(playback_id, token)
+        extension = request.match_info["ext"]
+        image_format, content_type = IMAGE_TYPES[extension]
+        info = await asyncio.to_thread(provider.info, playback_id)
+        if "duration" not in info:
+            raise UploadNotFound("this video is not ready")
+        duration = float(info["duration"])
+        at = _time(request.query.get("time"), default=float(info.get("thumbnailTime", 0.0)))
+        at = min(at, max(duration - 0.001, 0.0))
+        width = _width(request.query.get("width"), default=min(DEFAULT_WIDTH, int(info["width"])))
+        key = video_key(playback_id, "thumbnails", f"{round(at * 1000)}-{width}.{extension}")
+        cached = await asyncio.to_thread(provider.storage.read, key)
+        if cached is not None:
+            image = cached
+        else:
+            source = provider.storage.path(source_key(str(info["uploadId"])))
+            async with provider.renders:
+                image = await asyncio.to_thread(
+                    thumbnails.render_thumbnail,
+                    source,
+                    time=at,
+                    width=width,
+                    image_format=image_format,
+                )
+            await asyncio.to_thread(provider.storage.write, key, image)
+        scope = "private" if token else "public"
+        return web.Response(
+            body=image,
+            content_type=content_type,
+            headers={
+                "Cache-Control": f"{scope}, max-age=86400",
+                "Access-Control-Allow-Origin": "*",
+            },
+        )
+
+
+def _time(raw: str | None, *, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise InvalidInput("time must be a non-negative number of seconds", field="/time")
+    return value
+
+
+def _width(raw: str | None, *, default: int) -> int:
+    if raw is None:
+        return max(default, 2)
+    if not raw.isdigit() or not 16 <= int(raw) <= MAX_WIDTH:
+        raise InvalidInput(f"width must be a whole number from 16 to {MAX_WIDTH}", field="/width")
+    return int(raw)

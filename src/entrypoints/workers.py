@@ -1,0 +1,108 @@
+"""Worker processes of the local provider: ``media-core worker``, and the ones ``serve`` embeds.
+
+Each process runs one :class:`~adapters.providers.local.LocalWorker` (one job at a time), built
+by the same container as the service from the same settings, so it shares the database and the
+media folder. Processes are started with ``spawn`` (nothing of the parent's event loop or threads
+is inherited), restarted if one dies, and stopped with SIGTERM: a worker then stops its job and
+gives it back to the queue. A worker whose parent is gone stops too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from multiprocessing.process import BaseProcess
+
+from entrypoints.container import build_container, resolve
+from entrypoints.observability import configure_logging
+from entrypoints.settings import Settings
+
+log = logging.getLogger("entrypoints.workers")
+
+
+def worker_process(settings: Settings, parent: int) -> None:
+    """The body of one worker process (the target ``multiprocessing`` runs)."""
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(_work(settings, parent))
+
+
+async def _work(settings: Settings, parent: int) -> None:
+    container = build_container(settings)
+    try:  # only what the worker needs is started (its job store and webhook client)
+        worker = await resolve(container.local_worker)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(number, stop.set)
+        await worker.run(stop, alive=lambda: os.getppid() == parent)
+    finally:
+        await _maybe_await(container.shutdown_resources())
+
+
+async def _maybe_await(value: object) -> None:
+    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+        await value
+
+
+class WorkerProcesses:
+    """``count`` worker processes, restarted when one dies, until :meth:`stop`."""
+
+    def __init__(self, settings: Settings, count: int) -> None:
+        self._settings = settings
+        self._count = count
+        self._context = multiprocessing.get_context("spawn")
+        self._processes: list[BaseProcess] = []
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the processes, and a thread that replaces any that dies."""
+        self._processes = [self._spawn() for _ in range(self._count)]
+        self._watcher = threading.Thread(target=self._watch, name="worker-watch", daemon=True)
+        self._watcher.start()
+
+    def wait(self) -> None:
+        """Block until :meth:`stop_soon` or :meth:`stop` is called."""
+        self._stopping.wait()
+
+    def stop_soon(self) -> None:
+        """Ask :meth:`wait` to return (safe in a signal handler)."""
+        self._stopping.set()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM every process, wait up to ``timeout`` seconds, then kill what is left."""
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join()
+        for process in self._processes:
+            if process.is_alive():
+                process.terminate()
+        for process in self._processes:
+            process.join(timeout)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+    def _spawn(self) -> BaseProcess:
+        process = self._context.Process(
+            target=worker_process,
+            args=(self._settings, os.getpid()),
+            name="media-core-worker",
+        )
+        process.start()
+        return process
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(1.0):
+            for index, process in enumerate(self._processes):
+                if not process.is_alive() and not self._stopping.is_set():
+                    log.warning(
+                        "worker process %s ended (%s); starting another",
+                        process.pid,
+                        process.exitcode,
+                    )
+                    self._processes[index] = self._spawn()
