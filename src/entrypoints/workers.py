@@ -65,6 +65,10 @@ class WorkerProcesses:
         self._watcher = threading.Thread(target=self._watch, name="worker-watch", daemon=True)
         self._watcher.start()
 
+    def pids(self) -> list[int]:
+        """The process ids of the workers now running."""
+        return [process.pid for process in self._processes if process.pid is not None]
+
     def wait(self) -> None:
         """Block until :meth:`stop_soon` or :meth:`stop` is called."""
         self._stopping.wait()

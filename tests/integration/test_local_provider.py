@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from adapters.providers.local import JobState, LocalVideoProvider, LocalWorker, hls
+from entrypoints.container import resolve
 from media_core.events import DomainEvent, UploadProcessing, UploadProgressed
+from tests.conftest import need
 from tests.support.local import (
     decoded_frames,
     fetch_hls,
@@ -16,7 +26,11 @@ from tests.support.local import (
     make_clip,
     worker_processes,
 )
+from tests.support.processes import fresh_postgres_database
+from tests.support.repositories import POSTGRES_URL_VARIABLE
 from tests.support.service import RunningService, running_service
+
+LEASE = 3.0
 
 
 async def _upload(
@@ -59,8 +73,8 @@ async def test_upload_processes_to_hls_with_progress_and_a_thumbnail(tmp_path: P
             for event in seen
             if isinstance(event, UploadProcessing | UploadProgressed)
         ]
-        assert progress[0] == 0 and progress == sorted(progress), progress
-        print(progress)
+        assert progress[0] == 0
+        assert progress == sorted(progress)
 
         playback = (
             await service.client.get(
@@ -70,12 +84,14 @@ async def test_upload_processes_to_hls_with_progress_and_a_thumbnail(tmp_path: P
         assert playback["mimeType"] == "application/vnd.apple.mpegurl"
         files = await fetch_hls(service.client, playback["url"])
         segments = [body for url, body in files.items() if not url.endswith(".m3u8")]
-        assert segments and sum(decoded_frames(segment) for segment in segments) == 50
+        assert segments
+        assert sum(decoded_frames(segment) for segment in segments) == 50
 
         ranged = await service.client.get(
             next(url for url in files if url.endswith(".ts")), headers={"Range": "bytes=0-187"}
         )
-        assert ranged.status_code == 206 and len(ranged.content) == 188
+        assert ranged.status_code == 206
+        assert len(ranged.content) == 188
 
         thumbnail = await service.client.get(playback["thumbnailUrl"])
         assert thumbnail.headers["content-type"] == "image/jpeg"
@@ -89,3 +105,226 @@ async def test_upload_processes_to_hls_with_progress_and_a_thumbnail(tmp_path: P
         bad = await service.client.get(playback["thumbnailUrl"], params={"width": "wide"})
         assert bad.status_code == 422
         assert bad.headers["content-type"].startswith("application/problem+json")
+
+
+@contextlib.asynccontextmanager
+async def slowed_worker(
+    service: RunningService, monkeypatch: pytest.MonkeyPatch, seconds_per_frame: float
+) -> AsyncIterator[LocalWorker]:
+    """A worker in this process whose real transcode waits ``seconds_per_frame`` after each
+    frame, so that a test can act while a job runs."""
+    real = hls.transcode_hls
+
+    def slowed(*args: Any, progress: Callable[[float], None], **kwargs: Any) -> hls.HlsOutput:
+        def slow(fraction: float) -> None:
+            time.sleep(seconds_per_frame)
+            progress(fraction)
+
+        return real(*args, progress=slow, **kwargs)
+
+    monkeypatch.setattr(hls, "transcode_hls", slowed)
+    worker: LocalWorker = await resolve(service.container.local_worker)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield worker
+    finally:
+        stop.set()
+        await task
+
+
+async def _provider(service: RunningService) -> LocalVideoProvider:
+    provider: LocalVideoProvider = await resolve(service.container.provider)
+    return provider
+
+
+async def _wait_processing(service: RunningService, upload_id: str) -> dict[str, Any]:
+    async with asyncio.timeout(30):
+        while True:
+            body: dict[str, Any] = (await service.status("alice", upload_id)).json()
+            if body["status"] == "processing" and 0 < body["progress"] < 100:
+                return body
+            assert body["status"] in ("uploading", "processing"), body
+            await asyncio.sleep(0.05)
+
+
+async def test_progress_is_the_share_encoded_and_throttled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the encoder works the status says "processing" with the share encoded; webhooks
+    come every 5 % or second, not once per frame."""
+    settings = local_settings(tmp_path / "data")
+    seen: list[int] = []
+
+    async def record(event: DomainEvent) -> None:
+        if isinstance(event, UploadProcessing | UploadProgressed):
+            seen.append(event.upload.progress)
+
+    async with running_service(settings) as service:
+        service.container.publisher().subscribe(record)
+        async with slowed_worker(service, monkeypatch, seconds_per_frame=0.04):
+            created = await _upload(service, make_clip(seconds=2.0, audio=False))
+            midway = await _wait_processing(service, created["id"])
+            ready = await service.wait_for("alice", created["id"], {"ready", "failed"}, 30)
+    assert ready["status"] == "ready", ready
+    assert 0 < midway["progress"] < 100
+    assert seen == sorted(seen)
+    assert len(seen) <= 1 + 100 // 5 + 3, seen
+    steps = [later - earlier for earlier, later in itertools.pairwise(seen)]
+    assert all(step > 0 for step in steps), seen
+
+
+async def test_private_playback_needs_a_valid_token_in_the_path(tmp_path: Path) -> None:
+    """A PRIVATE video's playlists, segments and thumbnails answer only under a valid token."""
+    settings = local_settings(tmp_path / "data")
+    async with running_service(settings) as service:
+        with worker_processes(settings):
+            created = await _upload(service, make_clip(seconds=1.0), visibility="PRIVATE")
+            ready = await service.wait_for("alice", created["id"], {"ready", "failed"}, 60)
+        assert ready["status"] == "ready", ready
+        playback = (
+            await service.client.get(
+                f"/api/v1/media/{created['id']}/playback", headers=service.auth("alice")
+            )
+        ).json()
+        token = playback["token"]
+        assert f"/t/{token}/hls/" in playback["url"]
+        files = await fetch_hls(service.client, playback["url"])
+        assert len(files) >= 3
+        thumbnail = await service.client.get(playback["thumbnailUrl"])
+        assert thumbnail.status_code == 200
+        assert thumbnail.headers["cache-control"].startswith("private")
+
+        provider = await _provider(service)
+        expired = provider.playback_token(created["playbackId"], int(time.time()) - 1)
+        forged = token[:-1] + ("0" if token[-1] != "0" else "1")
+        for url in [*files, playback["thumbnailUrl"]]:
+            for refused in (
+                url.replace(f"/t/{token}", ""),
+                url.replace(token, expired),
+                url.replace(token, forged),
+            ):
+                response = await service.client.get(refused)
+                assert response.status_code == 404, refused
+
+
+async def test_a_killed_worker_leaves_a_job_another_takes_after_the_lease(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL the worker mid-job: after the lease another worker redoes it, from clean."""
+    settings = local_settings(tmp_path / "data", ladder=(120, 180, 240))
+    async with running_service(settings) as service:
+        provider = await _provider(service)
+        created = await _upload(service, make_clip(seconds=10.0, audio=False))
+        scratch = settings.local_storage_dir / ".work" / created["id"]
+        with worker_processes(settings) as first:
+            async with asyncio.timeout(30):
+                while True:
+                    job = await provider.jobs.get(created["id"])
+                    if job is not None and job.state is JobState.RUNNING and scratch.exists():
+                        break
+                    await asyncio.sleep(0.01)
+            (pid,) = first.pids()
+            os.kill(pid, signal.SIGKILL)
+            first.stop()
+        killed_at = time.monotonic()
+        status = (await service.status("alice", created["id"])).json()
+        assert status["status"] == "processing", status
+        with worker_processes(settings):
+            ready = await service.wait_for("alice", created["id"], {"ready", "failed"}, 60)
+        assert ready["status"] == "ready", ready
+        assert time.monotonic() - killed_at >= LEASE * 0.9
+        job = await provider.jobs.get(created["id"])
+        assert job is not None
+        assert (job.state, job.attempts) == (JobState.DONE, 2)
+        assert not scratch.exists()
+        files = await fetch_hls(
+            service.client,
+            (
+                await service.client.get(
+                    f"/api/v1/media/{created['id']}/playback", headers=service.auth("alice")
+                )
+            ).json()["url"],
+        )
+        segments = [body for url, body in files.items() if not url.endswith(".m3u8")]
+        assert sum(decoded_frames(segment) for segment in segments) == 3 * 250
+
+
+@pytest.mark.parametrize("action", ["cancel", "delete"])
+async def test_cancel_and_delete_stop_a_running_job_and_remove_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    """Cancel or delete while the encoder works: the job stops, and nothing of it is left."""
+    settings = local_settings(tmp_path / "data")
+    async with running_service(settings) as service:
+        provider = await _provider(service)
+        async with slowed_worker(service, monkeypatch, seconds_per_frame=0.2):
+            created = await _upload(service, make_clip(seconds=2.0, audio=False))
+            await _wait_processing(service, created["id"])
+            if action == "cancel":
+                response = await service.client.post(
+                    f"/api/v1/media/{created['id']}/cancel", headers=service.auth("alice")
+                )
+                assert response.status_code == 200, response.text
+                assert response.json()["failureCode"] == "cancelled"
+            else:
+                response = await service.client.delete(
+                    f"/api/v1/media/{created['id']}", headers=service.auth("alice")
+                )
+                assert response.status_code == 204, response.text
+            started = time.monotonic()
+            root = settings.local_storage_dir
+            # The scratch directory goes only when the worker stopped its encoder: it notices
+            # at its next lease renewal, long before the 10 s the slowed encode would take.
+            async with asyncio.timeout(10):
+                while True:
+                    if not any(root.joinpath(part).exists() for part in _paths(created)):
+                        break
+                    await asyncio.sleep(0.05)
+            assert time.monotonic() - started < LEASE * 1.5
+        job = await provider.jobs.get(created["id"])
+        assert job is not None
+        assert job.state is JobState.CANCELLED
+        assert not any(root.joinpath(part).exists() for part in _paths(created))
+
+
+def _paths(created: dict[str, Any]) -> list[str]:
+    return [
+        f"sources/{created['id']}",
+        f"videos/{created['playbackId']}",
+        f".work/{created['id']}",
+    ]
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "audio-only"])
+async def test_a_file_that_is_no_video_fails_invalid_file(tmp_path: Path, kind: str) -> None:
+    """A damaged file and an audio-only one end FAILED invalid_file with a reason for people."""
+    settings = local_settings(tmp_path / "data")
+    clip = make_clip(seconds=1.0)
+    video = clip[:64] + bytes(len(clip) - 64) if kind == "corrupt" else make_clip(video=False)
+    async with running_service(settings) as service:
+        with worker_processes(settings):
+            created = await _upload(service, video)
+            failed = await service.wait_for("alice", created["id"], {"ready", "failed"}, 60)
+    assert failed["status"] == "failed", failed
+    assert failed["failureCode"] == "invalid_file"
+    assert failed["failureReason"]
+
+
+@pytest.mark.postgres
+async def test_on_postgres_two_workers_never_process_the_same_job(tmp_path: Path) -> None:
+    """Two worker processes on one PostgreSQL database: every job is claimed exactly once."""
+    need(os.environ.get(POSTGRES_URL_VARIABLE), f"{POSTGRES_URL_VARIABLE} is not set")
+    async with fresh_postgres_database() as database_url:
+        settings = local_settings(tmp_path / "data", database_url=database_url)
+        async with running_service(settings) as service:
+            provider = await _provider(service)
+            clip = make_clip(seconds=1.0, audio=False)
+            created = [await _upload(service, clip) for _ in range(6)]
+            with worker_processes(settings, count=2):
+                for upload in created:
+                    ready = await service.wait_for("alice", upload["id"], {"ready", "failed"}, 60)
+                    assert ready["status"] == "ready", ready
+            jobs = [await provider.jobs.get(upload["id"]) for upload in created]
+    assert all(job is not None and job.attempts == 1 for job in jobs), jobs
+    assert len({job.worker for job in jobs if job is not None}) == 2

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-import attrs
 import av
 import httpx
 import numpy as np
@@ -31,11 +30,8 @@ def local_settings(data_dir: Path, *, database_url: str | None = None, **local: 
         "tus_threshold_bytes": None,
     }
     options.update(local)
-    return attrs.evolve(
-        service_settings(data_dir),
-        provider="local",
-        database_url=database_url,
-        local=LocalSettings(**options),
+    return service_settings(
+        data_dir, provider="local", database_url=database_url, local=LocalSettings(**options)
     )
 
 
