@@ -42,7 +42,8 @@ def serve(env: dict[str, str], port: int) -> Iterator[list[str]]:
             if not line:
                 break
             lines.append(line.rstrip("\n"))
-            if line.startswith("eyJ") or ("serving on" in line and "fake" not in line):
+            dev_tokens = "fake" in line or "local" in line
+            if line.startswith("eyJ") or ("serving on" in line and not dev_tokens):
                 break
         while time.monotonic() < deadline and process.poll() is None:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):

@@ -16,8 +16,8 @@ CLOUDFLARE = {
 
 
 def test_one_provider_form_is_a_list_of_one() -> None:
-    """MEDIA_PROVIDER=mux is MEDIA_PROVIDERS=mux; nothing set is the fake alone."""
-    assert load_settings({}).providers == ("fake",)
+    """MEDIA_PROVIDER=mux is MEDIA_PROVIDERS=mux; nothing set is the local provider alone."""
+    assert load_settings({}).providers == ("local",)
     one = load_settings({"MEDIA_PROVIDER": "MUX", **MUX, **JWT})
     assert (one.providers, one.provider) == (("mux",), "mux")
     assert one.mux is not None
