@@ -127,8 +127,14 @@ def build(settings: Settings) -> tuple[web.Application, Container]:
 
 def main() -> None:
     """Run the example on http://127.0.0.1:8090."""
+    # The fake needs no worker processes. With providers=("local",), run them beside the host:
+    # MEDIA_DATA_DIR=.media-core-example MEDIA_PUBLIC_URL=http://127.0.0.1:8090/media \
+    #   media-core worker
     settings = Settings(
-        data_dir=Path(".media-core-example"), port=8090, public_url="http://127.0.0.1:8090/media"
+        providers=("fake",),
+        data_dir=Path(".media-core-example"),
+        port=8090,
+        public_url="http://127.0.0.1:8090/media",
     )
     app, _ = build(settings)
     web.run_app(app, host="127.0.0.1", port=8090)

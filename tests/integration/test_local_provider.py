@@ -8,15 +8,16 @@ import itertools
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from adapters.providers.local import JobState, LocalVideoProvider, LocalWorker, hls
+from adapters.providers.local import JobState, LocalVideoProvider, LocalWorker, Notifier, hls
 from entrypoints.container import resolve
 from media_core.events import DomainEvent, UploadProcessing, UploadProgressed
+from media_core.reconcile import Reconciler
 from tests.conftest import need
 from tests.support.local import (
     decoded_frames,
@@ -215,7 +216,7 @@ async def test_a_killed_worker_leaves_a_job_another_takes_after_the_lease(
     settings = local_settings(tmp_path / "data", ladder=(120, 180, 240))
     async with running_service(settings) as service:
         provider = await _provider(service)
-        created = await _upload(service, make_clip(seconds=10.0, audio=False))
+        created = await _upload(service, make_clip(seconds=6.0, audio=False))
         scratch = settings.local_storage_dir / ".work" / created["id"]
         with worker_processes(settings) as first:
             async with asyncio.timeout(30):
@@ -247,7 +248,7 @@ async def test_a_killed_worker_leaves_a_job_another_takes_after_the_lease(
             ).json()["url"],
         )
         segments = [body for url, body in files.items() if not url.endswith(".m3u8")]
-        assert sum(decoded_frames(segment) for segment in segments) == 3 * 250
+        assert sum(decoded_frames(segment) for segment in segments) == 3 * 150
 
 
 @pytest.mark.parametrize("action", ["cancel", "delete"])
@@ -320,7 +321,7 @@ async def test_on_postgres_two_workers_never_process_the_same_job(tmp_path: Path
         async with running_service(settings) as service:
             provider = await _provider(service)
             clip = make_clip(seconds=1.0, audio=False)
-            created = [await _upload(service, clip) for _ in range(6)]
+            created = [await _upload(service, clip) for _ in range(4)]
             with worker_processes(settings, count=2):
                 for upload in created:
                     ready = await service.wait_for("alice", upload["id"], {"ready", "failed"}, 60)
@@ -328,3 +329,41 @@ async def test_on_postgres_two_workers_never_process_the_same_job(tmp_path: Path
             jobs = [await provider.jobs.get(upload["id"]) for upload in created]
     assert all(job is not None and job.attempts == 1 for job in jobs), jobs
     assert len({job.worker for job in jobs if job is not None}) == 2
+
+
+async def test_the_reconciler_reads_a_finished_job_whose_webhooks_were_lost(
+    tmp_path: Path,
+) -> None:
+    """A worker whose webhooks never arrive: the reconciler asks the provider, which reads the
+    job, and the upload ends READY with its duration and thumbnail all the same."""
+    settings = local_settings(tmp_path / "data", service={"reconcile_processing_after_seconds": 0})
+    async with running_service(settings) as service:
+        provider = await _provider(service)
+
+        async def lost(_: bytes, __: Mapping[str, str]) -> None:
+            raise ConnectionError("the service is unreachable")
+
+        built: LocalWorker = await resolve(service.container.local_worker)
+        worker = LocalWorker(
+            name="cut-off",
+            jobs=built.jobs,
+            storage=built.storage,
+            notifier=Notifier(sender=lost, secret="unused", clock=built.clock),
+            clock=built.clock,
+            base_url=built.base_url,
+            settings=built.settings,
+        )
+        created = await _upload(service, make_clip(seconds=1.0, audio=False))
+        await service.wait_for("alice", created["id"], {"processing"})
+        assert await worker.run_once()
+        job = await provider.jobs.get(created["id"])
+        assert job is not None
+        assert job.state is JobState.DONE
+        assert (await service.status("alice", created["id"])).json()["status"] == "processing"
+
+        reconciler: Reconciler = await resolve(service.container.reconciler)
+        await reconciler.run_once()
+        ready = (await service.status("alice", created["id"])).json()
+    assert ready["status"] == "ready", ready
+    assert ready["duration"] == pytest.approx(1.0, abs=0.1)
+    assert ready["thumbnailUrl"].endswith(f"/videos/{created['playbackId']}/thumbnail.jpg")

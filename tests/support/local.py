@@ -19,9 +19,16 @@ from entrypoints.workers import WorkerProcesses
 from tests.support.service import service_settings
 
 
-def local_settings(data_dir: Path, *, database_url: str | None = None, **local: Any) -> Settings:
+def local_settings(
+    data_dir: Path,
+    *,
+    database_url: str | None = None,
+    service: dict[str, Any] | None = None,
+    **local: Any,
+) -> Settings:
     """The local provider on SQLite in ``data_dir`` (or ``database_url``), one small rung, short
-    segments and a short lease, so that tests run in seconds."""
+    segments and a short lease, so that tests run in seconds; ``local`` sets ``LocalSettings``,
+    ``service`` any other setting."""
     options: dict[str, Any] = {
         "ladder": (240,),
         "segment_seconds": 1.0,
@@ -31,7 +38,11 @@ def local_settings(data_dir: Path, *, database_url: str | None = None, **local: 
     }
     options.update(local)
     return service_settings(
-        data_dir, provider="local", database_url=database_url, local=LocalSettings(**options)
+        data_dir,
+        provider="local",
+        database_url=database_url,
+        local=LocalSettings(**options),
+        **(service or {}),
     )
 
 

@@ -77,3 +77,30 @@ def test_the_fake_beside_a_real_provider_needs_real_credentials() -> None:
     assert "AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with mux" in str(raised.value)
     assert load_settings({"MEDIA_PROVIDERS": "fake,mux", **MUX, **JWT}).only_fake is False
     assert load_settings({"MEDIA_PROVIDERS": "fake"}).only_fake is True
+
+
+def test_local_settings_are_read_and_checked() -> None:
+    """LOCAL_* tune the workers, ladder and storage; bad values are all named; memory:// is
+    refused, since worker processes share the jobs through the database."""
+    default = load_settings({})
+    assert default.embedded
+    assert (default.local.workers, default.local.ladder[-1]) == (1, 1080)
+    assert default.local_storage_dir == default.data_dir / "media"
+    tuned = load_settings(
+        {
+            "LOCAL_WORKERS": "3",
+            "LOCAL_EMBEDDED_WORKER": "false",
+            "LOCAL_LADDER": "720, 360,360",
+            "LOCAL_JOB_LEASE_SECONDS": "30",
+            "LOCAL_STORAGE_DIR": "/srv/media",
+        }
+    )
+    assert (tuned.local.workers, tuned.local.embedded_worker) == (3, False)
+    assert tuned.local.ladder == (360, 720)
+    assert (tuned.local.job_lease_seconds, str(tuned.local_storage_dir)) == (30.0, "/srv/media")
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"LOCAL_WORKERS": "0", "LOCAL_LADDER": "tall", "DATABASE_URL": "memory://"})
+    problems = "\n".join(refused.value.problems)
+    assert "LOCAL_WORKERS" in problems
+    assert "LOCAL_LADDER" in problems
+    assert "memory://" in problems

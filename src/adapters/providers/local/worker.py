@@ -10,7 +10,8 @@ ends (the scratch directory of the earlier attempt is emptied first).
 
 Progress is the share of the source encoded, sent once it grew by ``progress_step`` per cent or
 ``progress_interval`` seconds passed, whichever comes first. Cancel and delete mark the job
-cancelled; the next lease renewal sees it and stops the encoder, and the partial output goes.
+cancelled; the next lease renewal (within seconds) sees it and stops the encoder, and the partial
+output goes.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ from media_core.model import FailureCode
 from media_core.ports import Clock
 
 log = logging.getLogger("adapters.providers.local.worker")
+
+RENEW_AT_MOST_EVERY = 5.0
+"""Seconds between lease renewals at most: how soon a running job sees it was cancelled."""
 
 
 @frozen
@@ -264,8 +268,9 @@ class LocalWorker:
             self.storage.scratch(job.upload_id).rmdir()
 
     async def _keep_lease(self, job: Job, lost: threading.Event, progress: _Progress) -> None:
-        """Renew the lease every third of it; a refused renewal means the job is no longer ours."""
-        every = self.settings.lease.total_seconds() / 3
+        """Renew the lease often (a third of it, at most every few seconds, so a cancel is seen
+        soon); a refused renewal means the job is no longer ours."""
+        every = min(self.settings.lease.total_seconds() / 3, RENEW_AT_MOST_EVERY)
         while True:
             await asyncio.sleep(every)
             try:
