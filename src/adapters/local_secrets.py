@@ -29,9 +29,18 @@ def local_secrets(data_dir: Path) -> LocalSecrets:
             "webhookSecret": secrets.token_urlsafe(32),
             "fakeSecret": secrets.token_urlsafe(32),
         }
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written aside and linked into place: processes starting together (the service and its
+        # workers) agree on one file, and none reads it half-written.
+        draft = data_dir / f".secrets.{os.getpid()}.{secrets.token_hex(4)}"
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             json.dump(fresh, handle)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process made it first: theirs is the one
+        finally:
+            draft.unlink()
     data = json.loads(path.read_text())
     return LocalSecrets(
         jwt_secret=data["jwtSecret"],

@@ -17,7 +17,7 @@ import signal
 import threading
 from multiprocessing.process import BaseProcess
 
-from entrypoints.container import build_container, resolve
+from entrypoints.container import build_container, resolve, secrets_to_redact
 from entrypoints.observability import configure_logging
 from entrypoints.settings import Settings
 
@@ -26,7 +26,9 @@ log = logging.getLogger("entrypoints.workers")
 
 def worker_process(settings: Settings, parent: int) -> None:
     """The body of one worker process (the target ``multiprocessing`` runs)."""
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, secrets=secrets_to_redact(settings))
+    # One line per webhook POST says nothing the worker's own log lines do not.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(_work(settings, parent))
 
 
