@@ -310,6 +310,8 @@ async def test_a_file_that_is_no_video_fails_invalid_file(tmp_path: Path, kind: 
     assert failed["status"] == "failed", failed
     assert failed["failureCode"] == "invalid_file"
     assert failed["failureReason"]
+    stored = [path for path in settings.local_storage_dir.rglob("*") if path.is_file()]
+    assert stored == [], "a failed upload keeps nothing"
 
 
 @pytest.mark.postgres

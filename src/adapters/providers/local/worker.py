@@ -158,8 +158,8 @@ class LocalWorker:
         try:
             outcome = await asyncio.to_thread(self._transcode, job, lost, progress)
         except probe.InvalidMedia as exc:
+            await asyncio.to_thread(self._discard, job)
             await self._fail(job, FailureCode.INVALID_FILE, exc.reason)
-            await asyncio.to_thread(self.storage.delete, video_key(job.playback_id, "hls"))
             return
         except hls.Cancelled:
             await asyncio.to_thread(self._discard, job)
@@ -251,7 +251,9 @@ class LocalWorker:
         )
 
     async def _fail(self, job: Job, code: FailureCode, reason: str) -> None:
+        """Fail the job for good; a failed upload keeps nothing in storage."""
         if await self.jobs.fail(job.upload_id, self.name, self.clock.now(), code.value, reason):
+            await asyncio.to_thread(self._remove, job)
             await self.notifier.send(
                 {
                     "eventId": f"local:{job.upload_id}:failed",
@@ -262,6 +264,10 @@ class LocalWorker:
                     "failureReason": reason,
                 }
             )
+
+    def _remove(self, job: Job) -> None:
+        self.storage.delete(job.source)
+        self.storage.delete(video_key(job.playback_id))
 
     def _discard(self, job: Job) -> None:
         with contextlib.suppress(OSError):
