@@ -11,7 +11,7 @@ in a thread, then cached in storage.
 from __future__ import annotations
 
 import asyncio
-import math
+import re
 from pathlib import PurePosixPath
 
 from aiohttp import web
@@ -28,6 +28,7 @@ from adapters.providers.local.provider import (
 from adapters.providers.local.thumbnails import ImageFormat
 from adapters.providers.routes import ProviderRoute, Resolve
 from media_core.errors import InvalidInput, UploadNotFound
+from media_core.strict import ascii_int
 
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -48,6 +49,8 @@ CORS = {
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges",
     "Access-Control-Max-Age": "600",
 }
+_SECONDS = re.compile(r"[0-9]{1,7}(\.[0-9]{1,6})?")
+r"""ASCII digits only ([0-9], not \d, which takes every script's digits)."""
 MAX_WIDTH = 3840
 DEFAULT_WIDTH = 640
 
@@ -151,18 +154,15 @@ class _LocalRoutes:
 def _time(raw: str | None, *, default: float) -> float:
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
+    if _SECONDS.fullmatch(raw) is None:
         raise InvalidInput("time must be a non-negative number of seconds", field="/time")
-    return value
+    return float(raw)
 
 
 def _width(raw: str | None, *, default: int) -> int:
     if raw is None:
         return max(default, 2)
-    if not raw.isdigit() or not 16 <= int(raw) <= MAX_WIDTH:
+    width = ascii_int(raw, max_digits=4)
+    if width is None or not 16 <= width <= MAX_WIDTH:
         raise InvalidInput(f"width must be a whole number from 16 to {MAX_WIDTH}", field="/width")
-    return int(raw)
+    return width

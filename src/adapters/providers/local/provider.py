@@ -32,6 +32,7 @@ from media_core.errors import UploadNotFound
 from media_core.events import ProviderEvent, ProviderEventKind
 from media_core.model import FailureCode, MediaUpload, Visibility
 from media_core.ports import Clock, DirectUploadRequest, DirectUploadTicket, Playback
+from media_core.strict import ascii_int, plausible_id
 
 log = logging.getLogger("adapters.providers.local")
 
@@ -272,7 +273,7 @@ class LocalVideoProvider:
         A valid token opens any video (it names one playback id); without one, only videos that
         are not PRIVATE are served.
         """
-        if not playback_id.isalnum():
+        if not plausible_id(playback_id):
             raise UploadNotFound("no such video")
         if token is not None:
             if not self._token_ok(playback_id, token):
@@ -305,10 +306,10 @@ class LocalVideoProvider:
         return visibility
 
     def _token_ok(self, playback_id: str, token: str) -> bool:
-        expires, _, _ = token.partition(".")
-        if not expires.isdigit() or int(expires) < self.clock.now().timestamp():
+        expires = ascii_int(token.partition(".")[0], max_digits=12)
+        if expires is None or expires < self.clock.now().timestamp():
             return False
-        return hmac.compare_digest(token, self.playback_token(playback_id, int(expires)))
+        return hmac.compare_digest(token, self.playback_token(playback_id, expires))
 
 
 def _failure_code(raw: str | None) -> FailureCode:
