@@ -64,7 +64,7 @@ def test_every_route_is_documented() -> None:
     app = create_app(container)
     documented = set(document()["paths"])
     contributed = {route.path for route in container.provider_routes()}
-    assert "/api/v1/media/fake/uploads/{token}" in contributed
+    assert "/api/v1/media/local/uploads/{token}" in contributed
     for resource in app.router.resources():
         path = resource.canonical
         if path in contributed or path.startswith("/problems/"):
