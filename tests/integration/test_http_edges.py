@@ -9,8 +9,11 @@ route's documented 4xx type, and the stored records unchanged.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import re
 import socket
 import time
 import unicodedata
@@ -27,10 +30,14 @@ from hypothesis import strategies as st
 
 from adapters.webhooks import NORMALIZED_SIGNATURE_HEADER, sign_normalized
 from entrypoints.container import webhook_secrets_for
+from entrypoints.settings import CloudflareSettings, MuxSettings
 from tests.strategies import hostile_ids, hostile_integers, hostile_text
 from tests.support.service import RunningService, make_video
 from tests.support.threaded import BACKENDS, service_in_thread
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+MUX_SECRET = "mux-webhook-secret"
+CLOUDFLARE_SECRET = "cloudflare-webhook-secret"
 CREATE = "/api/v1/media/upload/direct"
 WEBHOOK = "/api/v1/media/webhook/upload-complete"
 TUS_THRESHOLD = 100_000
@@ -123,6 +130,36 @@ def edge(
             create_rate_burst=1_000_000,
             webhook_rate_per_minute=1_000_000,
             fake_tus_threshold_bytes=TUS_THRESHOLD,
+        ) as service,
+        httpx.Client(base_url=service.base_url, timeout=30.0) as client,
+    ):
+        yield Edge(service, client)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def provider_edge(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Edge]:
+    """A service whose Mux and Cloudflare webhook routes are mounted (their APIs are never
+    reached: taking a delivery asks nothing of the provider), on each backend."""
+    data_dir: Path = tmp_path_factory.mktemp(f"provider-edges-{request.param}")
+    with (
+        service_in_thread(
+            data_dir,
+            request.param,
+            webhook_rate_per_minute=1_000_000,
+            mux=MuxSettings(
+                token_id="id",
+                token_secret="s",
+                webhook_secrets=(MUX_SECRET,),
+                base_url="http://127.0.0.1:9",
+            ),
+            cloudflare=CloudflareSettings(
+                account_id="acc",
+                api_token="t",
+                webhook_secrets=(CLOUDFLARE_SECRET,),
+                base_url="http://127.0.0.1:9",
+            ),
         ) as service,
         httpx.Client(base_url=service.base_url, timeout=30.0) as client,
     ):
@@ -626,3 +663,130 @@ def test_any_non_ascii_playback_token_is_not_found(
     """The fake provider's ``?token=<expires>.<mac>`` with any non-ASCII expiry: 404."""
     response = video_with_token(edge, private_video, f"{expires}.abc")
     assert response.status_code == 404, response.text
+
+
+# --- the Mux and Cloudflare routes, and the fake's Content-Range ---------------------------
+
+
+def provider_delivery(route: str, body: bytes) -> tuple[str, dict[str, str]]:
+    """The path and headers of ``body`` signed as Mux or Cloudflare signs it, now."""
+    now = int(time.time())
+    secret = MUX_SECRET if route == "mux" else CLOUDFLARE_SECRET
+    digest = hmac.new(secret.encode(), f"{now}.".encode() + body, hashlib.sha256).hexdigest()
+    if route == "mux":
+        return "/api/v1/media/webhook/mux", {"Mux-Signature": f"t={now},v1={digest}"}
+    return "/api/v1/media/webhook/cloudflare", {"Webhook-Signature": f"time={now},sig1={digest}"}
+
+
+def provider_failure(route: str, reason: str) -> bytes:
+    """A documented failure delivery of ``route`` with its message replaced by ``reason``."""
+    if route == "mux":
+        body = json.loads((FIXTURES / "mux" / "asset_errored.json").read_bytes())
+        body["data"]["errors"]["messages"] = [reason]
+    else:
+        body = json.loads((FIXTURES / "cloudflare" / "video_ready.json").read_bytes())
+        fragment = FIXTURES / "cloudflare" / "video_error_fragment.json"
+        body.update(json.loads(fragment.read_bytes()))
+        body["status"]["errReasonText"] = reason
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("route", ["mux", "cloudflare"])
+def test_a_provider_failure_with_a_lone_surrogate_is_malformed_webhook(
+    provider_edge: Edge, route: str
+) -> None:
+    """Finding 2 on the Mux and Cloudflare routes: 400 malformed-webhook, not a 500."""
+    before = provider_edge.listing()
+    body = provider_failure(route, "bad \ud800 file")
+    path, headers = provider_delivery(route, body)
+    response = provider_edge.client.post(path, content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert problem_type(response) == "malformed-webhook"
+    assert provider_edge.listing() == before
+
+
+@pytest.mark.parametrize("route", ["mux", "cloudflare"])
+def test_a_provider_body_in_cesu8_is_malformed_webhook(provider_edge: Edge, route: str) -> None:
+    """Finding 5 on the Mux and Cloudflare routes: signed CESU-8 surrogate bytes are refused."""
+    text = provider_failure(route, "QQ").decode().replace("QQ", "\ud83d\ude00")
+    body = text.encode("utf-8", "surrogatepass")
+    path, headers = provider_delivery(route, body)
+    response = provider_edge.client.post(path, content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert problem_type(response) == "malformed-webhook"
+
+
+@HTTP
+@given(route=st.sampled_from(["mux", "cloudflare"]), body=st.binary(max_size=400))
+def test_any_signed_provider_bytes_are_malformed_webhook(
+    provider_edge: Edge, route: str, body: bytes
+) -> None:
+    """Arbitrary bytes signed as Mux or Cloudflare sign: 400 malformed-webhook, nothing stored."""
+    before = provider_edge.listing()
+    path, headers = provider_delivery(route, body)
+    response = provider_edge.client.post(path, content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert problem_type(response) == "malformed-webhook"
+    assert provider_edge.listing() == before
+
+
+@HTTP
+@given(route=st.sampled_from(["mux", "cloudflare"]), reason=hostile_text)
+def test_any_provider_failure_text_is_taken_or_malformed(
+    provider_edge: Edge, route: str, reason: str
+) -> None:
+    """A documented failure with hostile text: acknowledged (it names no upload of ours) or
+    400 malformed-webhook; never a 5xx, nothing stored."""
+    before = provider_edge.listing()
+    body = provider_failure(route, reason)
+    path, headers = provider_delivery(route, body)
+    response = provider_edge.client.post(path, content=body, headers=headers)
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert problem_type(response) == "malformed-webhook"
+    assert provider_edge.listing() == before
+
+
+@HTTP
+@given(route=st.sampled_from(["mux", "cloudflare"]), timestamp=header_integers)
+def test_any_non_ascii_provider_timestamp_is_invalid_signature(
+    provider_edge: Edge, route: str, timestamp: str
+) -> None:
+    """``t=``/``time=`` with other scripts' digits on the Mux and Cloudflare routes: 401."""
+    body = provider_failure(route, "x")
+    path, headers = provider_delivery(route, body)
+    name, value = next(iter(headers.items()))
+    odd = re.sub(r"^(t|time)=[0-9]+", lambda m: f"{m.group(1)}={timestamp}", value)
+    response = provider_edge.client.post(
+        path, content=body, headers=[(name.encode(), odd.encode("utf-8", "surrogateescape"))]
+    )
+    assert response.status_code == 401, response.text
+    assert problem_type(response) == "invalid-signature"
+
+
+@HTTP
+@given(first=header_integers, last=header_integers)
+def test_any_non_ascii_content_range_is_invalid_input(edge: Edge, first: str, last: str) -> None:
+    """The fake PUT's ``Content-Range: bytes <first>-<last>/<size>`` with other digits: 422."""
+    created = edge.new_upload()
+    response = edge.client.put(
+        created["upload"]["url"],
+        content=b"x",
+        headers=[(b"Content-Range", f"bytes {first}-{last}/2048".encode())],
+    )
+    assert response.status_code == 422, response.text
+    assert problem_type(response) == "invalid-input"
+    assert edge.status(created["id"])["status"] == "uploading"
+
+
+@pytest.mark.parametrize("length", ["²", "\uff11", "1²", "-1", "1 1"])
+def test_a_content_length_of_other_digits_is_a_bad_request(edge: Edge, length: str) -> None:
+    """aiohttp's parser refuses it; the answer is problem+json like every other refusal."""
+    request = (
+        b"POST /api/v1/media/upload/direct HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        + length.encode()
+        + b"\r\n\r\n{}"
+    )
+    head, _, body = raw_exchange(edge, request).partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == b"400", head
+    assert json.loads(body)["type"] == "/problems/bad-request"
