@@ -146,7 +146,8 @@ class Settings:
     metrics_storage_ttl_seconds: float = 15.0
     """How long storage figures are cached between scrapes."""
     quota_max_bytes: int = 0
-    """Declared bytes a user's uploads that did not fail may add up to; 0 is unlimited."""
+    """Bytes a user's uploads that did not fail may add up to (as stored where the provider
+    says, else declared); 0 is unlimited."""
     quota_max_uploads: int = 0
     """How many uploads that did not fail a user may have; 0 is unlimited."""
     sentry_dsn: str | None = field(default=None, repr=False)

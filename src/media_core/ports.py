@@ -316,7 +316,11 @@ class MediaRepository(Protocol):
 
 @frozen
 class Usage:
-    """One owner's storage: declared bytes and number of their uploads that did not fail."""
+    """One owner's storage: bytes stored and number of their uploads that did not fail.
+
+    Bytes are what the provider reports storing where it does (the local provider, once it
+    processed a video: source and renditions), else the declared sizes.
+    """
 
     bytes: int
     count: int
@@ -324,7 +328,7 @@ class Usage:
 
 @frozen
 class StorageTally:
-    """How many uploads one provider holds in one status, and their declared bytes."""
+    """How many uploads one provider holds in one status, and their bytes (as :class:`Usage`)."""
 
     provider: str
     status: UploadStatus

@@ -15,7 +15,7 @@ media_uploads_deleted_total                 counter    provider
 media_upload_ready_seconds                  histogram  provider: creation → READY
 media_upload_processing_seconds             histogram  provider: upload complete → READY
 media_upload_transfer_seconds               histogram  provider: creation → upload complete
-media_storage_bytes                         gauge      provider, status (declared file sizes)
+media_storage_bytes                         gauge      provider, status (bytes stored, see Usage)
 media_videos                                gauge      provider, status
 media_storage_stats_age_seconds             gauge      age of the cached storage figures
 media_storage_stats_errors_total            counter    storage figures that could not be read
@@ -140,7 +140,7 @@ class StorageCollector(Collector):
         """The cached figures, with a zero for every status of every provider seen."""
         size = GaugeMetricFamily(
             "media_storage_bytes",
-            "Declared bytes of stored uploads, by provider and status.",
+            "Bytes of stored uploads (stored where known, else declared), by provider and status.",
             labels=["provider", "status"],
         )
         videos = GaugeMetricFamily(

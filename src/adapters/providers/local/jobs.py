@@ -192,6 +192,12 @@ class SqlJobStore:
             )
         return _job(row) if row is not None else None
 
+    async def forget(self, upload_id: str) -> None:
+        """Remove the job of ``upload_id`` (its upload is deleted); a worker on it then finds
+        every change refused, and stops."""
+        async with self._begin() as connection:
+            await connection.execute(sa.delete(local_jobs).where(_columns.upload_id == upload_id))
+
     async def get(self, upload_id: str) -> Job | None:
         """The job of ``upload_id``."""
         async with self._connect() as connection:

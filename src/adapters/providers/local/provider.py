@@ -177,8 +177,9 @@ class LocalVideoProvider:
         await asyncio.to_thread(self._remove, upload.id, playback_id)
 
     async def delete_video(self, upload: MediaUpload) -> None:
-        """As :meth:`cancel_upload`: the job stops and the source and outputs are deleted."""
+        """As :meth:`cancel_upload`, and the job is forgotten with the upload."""
         await self.cancel_upload(upload)
+        await self.jobs.forget(upload.id)
 
     async def playback(self, upload: MediaUpload, now: datetime) -> Playback:
         """The HLS master playlist and the thumbnail, under a signed token when PRIVATE."""

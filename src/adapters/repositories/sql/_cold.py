@@ -19,7 +19,12 @@ from adapters.repositories._common import check_limit, decode_cursor, encode_cur
 from adapters.repositories.sql._codec import decode_upload
 from adapters.repositories.sql._errors import translate_errors
 from adapters.repositories.sql._idempotency_codec import decode_idempotency_record, ticket_json
-from adapters.repositories.sql._schema import idempotency_keys, media_uploads, webhook_deliveries
+from adapters.repositories.sql._schema import (
+    idempotency_keys,
+    local_jobs,
+    media_uploads,
+    webhook_deliveries,
+)
 from media_core import ports
 from media_core.events import ProviderEvent
 from media_core.model import MediaUpload, Page, UploadStatus
@@ -268,13 +273,16 @@ class ColdQueries(abc.ABC):
         return int(result.rowcount)
 
     async def usage_for_owner(self, owner_id: str) -> ports.Usage:
-        """Declared bytes and count of the owner's uploads that did not fail.
+        """Bytes stored (see :func:`_stored_bytes`) and count of the owner's uploads that did
+        not fail.
 
         One aggregate over the owner's rows (the listing index on ``owner_id`` finds them).
         """
         c = media_uploads.c
-        query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(c.file_size), 0)).where(
-            c.owner_id == owner_id, c.status != UploadStatus.FAILED.value
+        query = (
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(_stored_bytes()), 0))
+            .select_from(_with_jobs())
+            .where(c.owner_id == owner_id, c.status != UploadStatus.FAILED.value)
         )
         with translate_errors("usage_for_owner"):
             async with self._reader.connect() as conn:
@@ -282,14 +290,15 @@ class ColdQueries(abc.ABC):
         return ports.Usage(bytes=int(size), count=int(count))
 
     async def storage_tallies(self) -> tuple[ports.StorageTally, ...]:
-        """Count and declared bytes per (provider, status), sorted by provider then status.
+        """Count and bytes stored per (provider, status), sorted by provider then status.
 
         One ``GROUP BY`` that returns a handful of rows; it still reads every upload row (or
         the whole status index), so callers cache it (the metrics endpoint keeps it 15 s).
         """
         c = media_uploads.c
         query = (
-            sa.select(c.provider, c.status, sa.func.count(), sa.func.sum(c.file_size))
+            sa.select(c.provider, c.status, sa.func.count(), sa.func.sum(_stored_bytes()))
+            .select_from(_with_jobs())
             .group_by(c.provider, c.status)
             .order_by(c.provider, c.status)
         )
@@ -323,3 +332,17 @@ class ColdQueries(abc.ABC):
         with translate_errors("ping"):
             async with self._reader.connect() as conn:
                 await conn.execute(sa.select(sa.literal(1)))
+
+
+def _with_jobs() -> sa.Join:
+    """Uploads with the local provider's finished job, where there is one."""
+    return media_uploads.outerjoin(
+        local_jobs,
+        sa.and_(local_jobs.c.upload_id == media_uploads.c.id, local_jobs.c.state == "done"),
+    )
+
+
+def _stored_bytes() -> sa.ColumnElement[int]:
+    """What an upload really takes: the bytes its provider reports storing (the local
+    provider's source and renditions, once processed), else its declared size."""
+    return sa.func.coalesce(local_jobs.c.stored_bytes, media_uploads.c.file_size)
