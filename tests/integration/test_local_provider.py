@@ -111,6 +111,15 @@ async def test_upload_processes_to_hls_with_progress_and_a_thumbnail(tmp_path: P
         assert ranged.status_code == 206
         assert len(ranged.content) == 188
 
+        storyboard = await service.client.get(
+            playback["url"].replace("master.m3u8", "storyboard.vtt")
+        )
+        assert storyboard.headers["content-type"].startswith("text/vtt")
+        assert storyboard.text.startswith("WEBVTT")
+        assert "storyboard.jpg#xywh=" in storyboard.text
+        sprite = await service.client.get(playback["url"].replace("master.m3u8", "storyboard.jpg"))
+        assert sprite.headers["content-type"] == "image/jpeg"
+
         thumbnail = await service.client.get(playback["thumbnailUrl"])
         assert thumbnail.headers["content-type"] == "image/jpeg"
         assert "max-age" in thumbnail.headers["cache-control"]

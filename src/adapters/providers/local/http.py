@@ -1,5 +1,8 @@
 """The local provider's routes: the shared upload intake, HLS playback and thumbnails.
 
+Beside the playlists, ``hls/storyboard.vtt`` and ``hls/storyboard.jpg`` give seek previews (a
+sprite of tiles every few seconds, and the WebVTT of their ``#xywh`` cues).
+
 HLS files are served from storage with their content types, byte ranges (``FileResponse``) and
 CORS for players on other origins. A PRIVATE video's files are served only under
 ``…/videos/<playback id>/t/<token>/…``: the token is a path segment, so the relative URIs of the
@@ -37,6 +40,7 @@ CONTENT_TYPES = {
     ".mp4": "video/mp4",
     ".aac": "audio/aac",
     ".vtt": "text/vtt",
+    ".jpg": "image/jpeg",
 }
 IMAGE_TYPES: dict[str, tuple[ImageFormat, str]] = {
     "jpg": ("jpeg", "image/jpeg"),

@@ -201,6 +201,10 @@ class LocalWorker:
             progress=progress.set,
             should_stop=should_stop,
         )
+        # Seek previews: a sprite and its WebVTT beside the playlists (served, and signed, alike).
+        board = thumbnails.storyboard(source)
+        (scratch / "hls" / "storyboard.jpg").write_bytes(board.image)
+        (scratch / "hls" / "storyboard.vtt").write_text(board.vtt, encoding="utf-8")
         info = {
             "duration": output.duration,
             "width": probed.width,
