@@ -354,8 +354,9 @@ async def test_on_postgres_two_workers_never_process_the_same_job(tmp_path: Path
                     ready = await service.wait_for("alice", upload["id"], {"ready", "failed"}, 60)
                     assert ready["status"] == "ready", ready
             jobs = [await provider.jobs.get(upload["id"]) for upload in created]
+    # Which worker takes how many depends on which starts first; that no job was claimed twice
+    # does not (test_local_jobs claims concurrently on every connection at once).
     assert all(job is not None and job.attempts == 1 for job in jobs), jobs
-    assert len({job.worker for job in jobs if job is not None}) == 2
 
 
 async def test_the_reconciler_reads_a_finished_job_whose_webhooks_were_lost(
