@@ -19,9 +19,14 @@ class LocalSecrets:
     fake_secret: str
 
 
+def local_secrets_path(data_dir: Path) -> Path:
+    """Where the embedded default keeps its generated secrets."""
+    return data_dir / "secrets.json"
+
+
 def local_secrets(data_dir: Path) -> LocalSecrets:
     """Read ``<data_dir>/secrets.json``, creating it (mode 0600) on first use."""
-    path = data_dir / "secrets.json"
+    path = local_secrets_path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         fresh = {

@@ -16,6 +16,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +24,7 @@ import redis.asyncio
 from dependency_injector import containers, providers
 
 from adapters.error_reporting import build_error_reporter
-from adapters.local_secrets import local_secrets
+from adapters.local_secrets import local_secrets, local_secrets_path
 from adapters.providers._breaker import CircuitBreaker
 from adapters.providers._http import HttpPolicy, RetrySettings, default_timeout
 from adapters.providers.cloudflare import CloudflareStreamVideoProvider, CloudflareWebhookVerifier
@@ -48,6 +49,7 @@ from adapters.repositories.memory import InMemoryMediaRepository
 from adapters.system import SystemClock, UlidGenerator
 from adapters.webhooks import NormalizedWebhookVerifier
 from adapters.webhooks.sender import HttpWebhookSender
+from adapters.webhooks.senders import WEBHOOK_ROUTES, sign_webhook
 from entrypoints.http.auth import Authenticator, JwtBearerAuthenticator
 from entrypoints.http.metrics import ServiceMetrics
 from entrypoints.settings import EMBEDDED_PROVIDERS, Settings, SettingsError
@@ -113,19 +115,8 @@ async def prepare_schema(settings: Settings, *, migrate: bool) -> bool:
 
     Returns False, changing nothing, when another database's schema is out of date.
     """
-    if settings.database_url == "memory://":
-        return True
-    url = settings.effective_database_url
-    embedded = url.startswith("sqlite")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = sql.create_engine(url)
-    try:
-        if migrate or embedded:
-            await sql.upgrade(engine)
-            return True
-        return await sql.schema_is_current(engine)
-    finally:
-        await engine.dispose()
+    report = await database_schema(settings, migrate=migrate or is_embedded_database(settings))
+    return report is None or report[1].is_current
 
 
 def build_authenticator(settings: Settings) -> Authenticator:
@@ -635,3 +626,92 @@ async def _maybe_await(value: object) -> None:
     # dependency-injector returns an awaitable only when some resource is async.
     if inspect.isawaitable(value):
         await value
+
+
+# --- what the command line needs from the adapters ---------------------------------------------
+
+
+SchemaReport = tuple[sql.SchemaStatus, sql.SchemaStatus]
+"""Where a database's schema was before ``database_schema`` and where it is after."""
+
+
+async def database_schema(settings: Settings, *, migrate: bool = False) -> SchemaReport | None:
+    """Where the schema of DATABASE_URL stands, migrating it first with ``migrate``.
+
+    None for ``memory://``, which has no schema. Raises ``RepositoryUnavailable`` when the
+    database cannot be reached.
+    """
+    if settings.database_url == "memory://":
+        return None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = sql.create_engine(settings.effective_database_url)
+    try:
+        before = after = await sql.schema_status(engine)
+        if migrate and not before.is_current:
+            await sql.upgrade(engine)
+            after = await sql.schema_status(engine)
+        return before, after
+    finally:
+        await engine.dispose()
+
+
+def is_embedded_database(settings: Settings) -> bool:
+    """True for the embedded SQLite file, which ``serve`` migrates by itself."""
+    return settings.effective_database_url.startswith("sqlite")
+
+
+def development_secrets_path(settings: Settings) -> Path:
+    """Where the embedded default keeps the secrets it generates (``<data dir>/secrets.json``)."""
+    return local_secrets_path(settings.data_dir)
+
+
+def development_jwt_secret(settings: Settings, *, create: bool = False) -> str | None:
+    """The data dir's development JWT secret; None where no service made one (unless ``create``)."""
+    if not create and not local_secrets_path(settings.data_dir).exists():
+        return None
+    return local_secrets(settings.data_dir).jwt_secret
+
+
+def webhook_signing_secret(settings: Settings, sender: str) -> str | None:
+    """The first secret the service accepts from ``sender`` (mux, cloudflare or normalized).
+
+    Never creates the development secrets: None where no service has made them yet.
+    """
+    if sender == "mux":
+        return settings.mux.webhook_secrets[0] if settings.mux else None
+    if sender == "cloudflare":
+        return settings.cloudflare.webhook_secrets[0] if settings.cloudflare else None
+    if settings.webhook_secrets:
+        return settings.webhook_secrets[0]
+    if settings.hosts_media and local_secrets_path(settings.data_dir).exists():
+        return local_secrets(settings.data_dir).webhook_secret
+    return None
+
+
+async def check_provider_credentials(container: Container) -> str | None:
+    """One cheap authenticated read at the configured real provider; None for the fake.
+
+    Raises ``ProviderRejected`` (credentials refused) or ``ProviderUnavailable``.
+    """
+    provider = await resolve(container.provider)
+    if isinstance(provider, MuxVideoProvider | CloudflareStreamVideoProvider):
+        await provider.check_credentials()
+        return str(provider.name)
+    return None
+
+
+async def ping_redis(container: Container) -> bool | None:
+    """PING the configured Redis: True if it answers; None when REDIS_URL is unset."""
+    client = await resolve(container.redis_client)
+    if client is None:
+        return None
+    return bool(await client.ping())
+
+
+def signed_delivery(
+    sender: str, secret: str, timestamp: int, body: bytes
+) -> tuple[str, dict[str, str]]:
+    """The route path of ``sender`` and the headers that sign ``body`` as it signs (the adapters'
+    own schemes): mux, cloudflare or normalized."""
+    path = f"/api/v1/media/webhook/{WEBHOOK_ROUTES[sender]}"
+    return path, sign_webhook(sender, secret, timestamp, body)

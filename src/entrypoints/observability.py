@@ -234,10 +234,15 @@ class StatsReport:
 
     @property
     def finished(self) -> tuple[int, int]:
-        """(ready, failed) uploads stored now."""
+        """(ready, failed) uploads stored now; cancelled ones are apart (:attr:`cancelled`)."""
         ready = sum(t.count for t in self.tallies if t.status is UploadStatus.READY)
-        failed = sum(t.count for t in self.tallies if t.status is UploadStatus.FAILED)
+        failed = sum(t.count - t.cancelled for t in self.tallies if t.status is UploadStatus.FAILED)
         return ready, failed
+
+    @property
+    def cancelled(self) -> int:
+        """Uploads their owner cancelled: neither a success nor a failure of the pipeline."""
+        return sum(t.cancelled for t in self.tallies if t.status is UploadStatus.FAILED)
 
     @property
     def success_rate(self) -> float | None:
@@ -258,6 +263,11 @@ class StatsReport:
                 for t in self.tallies
             ],
             "successRate": self.success_rate,
+            "finished": {
+                "ready": self.finished[0],
+                "failed": self.finished[1],
+                "cancelled": self.cancelled,
+            },
             "readySeconds": _percentiles(self.ready_seconds),
             "processingSeconds": _percentiles(self.processing_seconds),
         }
@@ -347,6 +357,7 @@ def format_stats(report: StatsReport) -> str:
             else "n/a (nothing finished yet)"
         )
     )
+    out.append(f"cancelled: {report.cancelled} (not counted as failures)")
     for label, values in (
         ("created → ready", report.ready_seconds),
         ("uploaded → ready", report.processing_seconds),

@@ -334,6 +334,8 @@ class StorageTally:
     status: UploadStatus
     count: int
     bytes: int
+    cancelled: int = 0
+    """Of ``count``, the FAILED uploads that were cancelled (failure code ``cancelled``)."""
 
 
 class StorageStatistics(Protocol):

@@ -42,8 +42,7 @@ def serve(env: dict[str, str], port: int) -> Iterator[list[str]]:
             if not line:
                 break
             lines.append(line.rstrip("\n"))
-            dev_tokens = "fake" in line or "local" in line
-            if line.startswith("eyJ") or ("serving on" in line and not dev_tokens):
+            if line.startswith("eyJ"):
                 break
         while time.monotonic() < deadline and process.poll() is None:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
@@ -154,20 +153,71 @@ def test_bad_settings_stop_with_every_problem(tmp_path: Path) -> None:
     assert "MEDIA_PORT" in result.stderr
 
 
-def test_token_command(tmp_path: Path) -> None:
-    """`media-core token` prints a token the service accepts for that user."""
-    env = environment(tmp_path, free_port())
-    result = subprocess.run(
-        [*CLI, "token", "--user", "carol"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``media-core <args>`` to completion."""
+    return subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=60, check=False
     )
-    assert result.returncode == 0
-    claims = jwt.decode(result.stdout.strip(), options={"verify_signature": False})
+
+
+def test_token_command(tmp_path: Path) -> None:
+    """`media-core token` signs with the data dir's secret, says so, and the service accepts it."""
+    env = environment(tmp_path, free_port())
+    refused = cli(["token", "--user", "carol"], env)
+    assert refused.returncode == 2
+    assert "no development secrets" in refused.stderr
+    assert not (tmp_path / "secrets.json").exists()
+    created = cli(["token", "--user", "carol", "--create-secrets"], env)
+    assert created.returncode == 0, created.stderr
+    assert f"created {tmp_path.resolve() / 'secrets.json'}" in created.stderr
+    again = cli(["token", "--user", "carol"], env)
+    assert again.returncode == 0, again.stderr
+    assert f"from {tmp_path.resolve() / 'secrets.json'}" in again.stderr
+    secret = json.loads((tmp_path / "secrets.json").read_text())["jwtSecret"]
+    claims = jwt.decode(again.stdout.strip(), secret, algorithms=["HS256"])
     assert claims["sub"] == "carol"
+
+
+def test_token_refuses_an_empty_user(tmp_path: Path) -> None:
+    """An empty user id is refused before anything is signed."""
+    result = cli(["token", "--user", "", "--create-secrets"], environment(tmp_path, free_port()))
+    assert result.returncode == 2
+    assert "--user: must not be empty" in result.stderr
+    assert not (tmp_path / "secrets.json").exists()
+
+
+def test_token_with_a_configured_secret_says_so(tmp_path: Path) -> None:
+    """With AUTH_JWT_SECRET the token is signed with it, and no local secret is made."""
+    secret = "s" * 40
+    env = environment(tmp_path, free_port(), AUTH_JWT_SECRET=secret)
+    result = cli(["token", "--user", "dave"], env)
+    assert result.returncode == 0, result.stderr
+    assert "signed with AUTH_JWT_SECRET" in result.stderr
+    assert jwt.decode(result.stdout.strip(), secret, algorithms=["HS256"])["sub"] == "dave"
+    assert not (tmp_path / "secrets.json").exists()
+
+
+def test_version_and_help_texts(tmp_path: Path) -> None:
+    """`--version` prints the version; `--help` lists every command, stats included."""
+    env = environment(tmp_path, free_port())
+    version = cli(["--version"], env)
+    assert version.returncode == 0
+    assert version.stdout.startswith("media-core 0.")
+    helped = cli(["--help"], env)
+    for command in ("serve", "migrate", "reconcile", "token", "stats"):
+        assert f"    {command} " in helped.stdout or f"    {command}\n" in helped.stdout
+    assert "exit codes:" in helped.stdout
+
+
+def test_migrate_says_what_it_did(tmp_path: Path) -> None:
+    """`migrate` names the revisions on a fresh SQLite file, then says "already current"."""
+    env = environment(tmp_path, free_port())
+    first = cli(["migrate"], env)
+    assert first.returncode == 0, first.stderr
+    assert "migrated the schema from an empty database to " in first.stdout
+    second = cli(["migrate"], env)
+    assert second.returncode == 0, second.stderr
+    assert "the schema is already current (revision " in second.stdout
 
 
 def test_postgres_schema_must_be_migrated(tmp_path: Path) -> None:

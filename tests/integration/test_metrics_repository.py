@@ -82,11 +82,11 @@ async def test_usage_counts_what_did_not_fail(repository: Repository) -> None:
 
 
 async def test_storage_tallies_group_by_provider_and_status(repository: Repository) -> None:
-    """One row per (provider, status) present, sorted, with counts and bytes."""
+    """One row per (provider, status) present, sorted, with counts, bytes and cancellations."""
     assert await repository.storage_tallies() == ()
     await seed(repository)
     assert await repository.storage_tallies() == (
-        StorageTally("fake", UploadStatus.FAILED, 1, 800),
+        StorageTally("fake", UploadStatus.FAILED, 1, 800, cancelled=1),
         StorageTally("fake", UploadStatus.PROCESSING, 1, 200),
         StorageTally("fake", UploadStatus.READY, 1, 400),
         StorageTally("fake", UploadStatus.UPLOADING, 1, 100),

@@ -42,6 +42,11 @@ async def _seed(data_dir: Path) -> None:
                 failure_code=FailureCode.SIZE_MISMATCH,
             )
         )
+        await repository.add(
+            make_upload(
+                "c0", file_size=700, status=UploadStatus.FAILED, failure_code=FailureCode.CANCELLED
+            )
+        )
         await repository.add(make_upload("m0", provider="mux", file_size=2048))
     finally:
         await engine.dispose()
@@ -49,7 +54,7 @@ async def _seed(data_dir: Path) -> None:
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An embedded-default data directory holding four uploads, named by the environment."""
+    """An embedded-default data directory holding five uploads, named by the environment."""
     asyncio.run(_seed(tmp_path))
     monkeypatch.setenv("MEDIA_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("MEDIA_PROVIDER", "fake")
@@ -64,13 +69,14 @@ def test_stats_prints_the_table(data_dir: Path, capsys: pytest.CaptureFixture[st
     assert lines[0].split() == ["provider", "status", "videos", "bytes", "size"]
     rows = [line.split() for line in lines[2:7]]
     assert rows == [
-        ["fake", "failed", "1", "500", "500", "B"],
+        ["fake", "failed", "2", "1200", "1.2", "KiB"],
         ["fake", "ready", "2", "4000", "3.9", "KiB"],
         ["mux", "uploading", "1", "2048", "2.0", "KiB"],
-        ["total", "4", "6548", "6.4", "KiB"],
+        ["total", "5", "7248", "7.1", "KiB"],
         [],
     ]
     assert "success rate: 66.7% (2 ready of 3 finished)" in lines
+    assert "cancelled: 1 (not counted as failures)" in lines
     assert "created → ready: p50 40.00s  p95 1m20s  p99 1m20s  (last 2 ready)" in lines
     assert "uploaded → ready: p50 30.00s  p95 1m00s  p99 1m00s  (last 2 ready)" in lines
 
@@ -80,11 +86,12 @@ def test_stats_json(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["stats", "--json", "--recent", "1"])
     report = json.loads(capsys.readouterr().out)
     assert report["storage"] == [
-        {"provider": "fake", "status": "failed", "videos": 1, "bytes": 500},
+        {"provider": "fake", "status": "failed", "videos": 2, "bytes": 1200},
         {"provider": "fake", "status": "ready", "videos": 2, "bytes": 4000},
         {"provider": "mux", "status": "uploading", "videos": 1, "bytes": 2048},
     ]
     assert report["successRate"] == pytest.approx(2 / 3)
+    assert report["finished"] == {"ready": 2, "failed": 1, "cancelled": 1}
     assert report["readySeconds"] == {"count": 1, "p50": 80.0, "p95": 80.0, "p99": 80.0}
     assert report["processingSeconds"] == {"count": 1, "p50": 60.0, "p95": 60.0, "p99": 60.0}
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from entrypoints.http.web import find_node_modules
 from tests.conftest import need
 
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 TIMEOUT_MS = 15_000
 
 
+PAGE_LIBRARIES = ("tus-js-client", "@mux/upchunk", "hls.js")
+"""The npm packages the page loads from node_modules (package.json "dependencies")."""
+
+
 def need_chromium() -> None:
     """Skip (fail under CI) unless Chromium and Playwright for Python are installed."""
     need(CHROMIUM.exists(), f"needs Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
@@ -45,6 +50,14 @@ def need_chromium() -> None:
         importlib.util.find_spec("playwright") is not None,
         "needs Playwright for Python (pip install -e '.[test]')",
     )
+
+
+def need_page_libraries() -> None:
+    """Skip (fail under CI) unless the page's npm libraries are installed: without them the page
+    runs in its reduced mode, which the browser journeys do not describe."""
+    found = find_node_modules(Path(__file__).parent)
+    missing = [name for name in PAGE_LIBRARIES if found is None or not (found / name).is_dir()]
+    need(not missing, f"the page's npm libraries are missing ({', '.join(missing)}): run npm ci")
 
 
 @attrs.define
@@ -74,6 +87,7 @@ class Browser:
 async def chromium(profile_dir: Path, **context_options: Any) -> AsyncIterator[Browser]:
     """Launch Chromium with a fresh profile in ``profile_dir``; close it afterwards."""
     need_chromium()
+    need_page_libraries()
     from playwright.async_api import async_playwright  # noqa: PLC0415 - optional until needed
 
     async with async_playwright() as playwright:

@@ -23,7 +23,7 @@ from adapters.repositories._common import (
 )
 from media_core.errors import Conflict, DuplicateDelivery, VersionConflict
 from media_core.events import ProviderEvent
-from media_core.model import MediaUpload, Page, UploadStatus
+from media_core.model import FailureCode, MediaUpload, Page, UploadStatus
 from media_core.ports import (
     DeliveryKey,
     DirectUploadTicket,
@@ -205,13 +205,20 @@ class InMemoryMediaRepository:
 
     async def storage_tallies(self) -> tuple[StorageTally, ...]:
         """Count and declared bytes per (provider, status), sorted by provider then status."""
-        totals: dict[tuple[str, UploadStatus], tuple[int, int]] = {}
+        totals: dict[tuple[str, UploadStatus], tuple[int, int, int]] = {}
         for upload in self._uploads.values():
-            count, size = totals.get((upload.provider, upload.status), (0, 0))
-            totals[(upload.provider, upload.status)] = (count + 1, size + upload.file_size)
+            count, size, cancelled = totals.get((upload.provider, upload.status), (0, 0, 0))
+            cancelled += upload.failure_code is FailureCode.CANCELLED
+            totals[(upload.provider, upload.status)] = (
+                count + 1,
+                size + upload.file_size,
+                cancelled,
+            )
         return tuple(
-            StorageTally(provider=provider, status=status, count=count, bytes=size)
-            for (provider, status), (count, size) in sorted(
+            StorageTally(
+                provider=provider, status=status, count=count, bytes=size, cancelled=cancelled
+            )
+            for (provider, status), (count, size, cancelled) in sorted(
                 totals.items(), key=lambda item: (item[0][0], item[0][1].value)
             )
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
@@ -87,8 +88,18 @@ class ProblemAppRunner(web.AppRunner):
         return server
 
 
-def run(app: web.Application, *, host: str, port: int, shutdown_timeout: float = 60.0) -> None:
-    """Serve ``app`` on ``host:port`` until SIGINT or SIGTERM (like ``web.run_app``)."""
+def run(
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    shutdown_timeout: float = 60.0,
+    on_listening: Callable[[], None] | None = None,
+) -> None:
+    """Serve ``app`` on ``host:port`` until SIGINT or SIGTERM (like ``web.run_app``).
+
+    ``on_listening`` is called once the socket accepts connections (``serve`` prints its banner).
+    """
 
     async def main() -> None:
         runner = ProblemAppRunner(
@@ -97,6 +108,8 @@ def run(app: web.Application, *, host: str, port: int, shutdown_timeout: float =
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
+            if on_listening is not None:
+                on_listening()
             await asyncio.Event().wait()  # a signal ends the loop with GracefulExit
         finally:
             await runner.cleanup()

@@ -281,6 +281,12 @@ class CloudflareStreamVideoProvider:
             raise ProviderUnavailable("cloudflare fetch_video: the answer is about another video")
         return () if event is None else (event,)
 
+    async def check_credentials(self) -> None:
+        """One cheap authenticated read (the signing keys); ``ProviderRejected`` if refused."""
+        await self._policy.send(
+            self._client, "check_credentials", "GET", f"{self._account_path}/keys"
+        )
+
     async def cancel_upload(self, upload: MediaUpload) -> None:
         """Delete the video behind an unfinished upload, which also voids its upload URL."""
         await self._delete(upload, "cancel_upload")

@@ -206,6 +206,12 @@ class MuxVideoProvider:
             events.append(event)
         return events
 
+    async def check_credentials(self) -> None:
+        """One cheap authenticated read (list one upload); ``ProviderRejected`` if refused."""
+        await self._policy.send(
+            self._client, "check_credentials", "GET", "/video/v1/uploads", params={"limit": 1}
+        )
+
     async def cancel_upload(self, upload: MediaUpload) -> None:
         """Cancel the direct upload; if Mux already made an asset of it, delete that asset.
 

@@ -27,7 +27,7 @@ from adapters.repositories.sql._schema import (
 )
 from media_core import ports
 from media_core.events import ProviderEvent
-from media_core.model import MediaUpload, Page, UploadStatus
+from media_core.model import FailureCode, MediaUpload, Page, UploadStatus
 
 
 class ColdQueries(abc.ABC):
@@ -296,8 +296,13 @@ class ColdQueries(abc.ABC):
         the whole status index), so callers cache it (the metrics endpoint keeps it 15 s).
         """
         c = media_uploads.c
+        cancelled = sa.func.sum(
+            sa.case((c.failure_code == FailureCode.CANCELLED.value, 1), else_=0)
+        )
         query = (
-            sa.select(c.provider, c.status, sa.func.count(), sa.func.sum(_stored_bytes()))
+            sa.select(
+                c.provider, c.status, sa.func.count(), sa.func.sum(_stored_bytes()), cancelled
+            )
             .select_from(_with_jobs())
             .group_by(c.provider, c.status)
             .order_by(c.provider, c.status)
@@ -307,9 +312,13 @@ class ColdQueries(abc.ABC):
                 rows = (await conn.execute(query)).all()
         return tuple(
             ports.StorageTally(
-                provider=provider, status=UploadStatus(status), count=int(count), bytes=int(size)
+                provider=provider,
+                status=UploadStatus(status),
+                count=int(count),
+                bytes=int(size),
+                cancelled=int(cancelled or 0),
             )
-            for provider, status, count, size in rows
+            for provider, status, count, size, cancelled in rows
         )
 
     async def recent_ready(self, limit: int) -> tuple[MediaUpload, ...]:
