@@ -59,6 +59,7 @@ async def test_create_put_webhooks_ready(service: RunningService, video: bytes) 
     thumbnail = await service.client.get(ready["thumbnailUrl"])
     assert thumbnail.status_code == 200
     assert thumbnail.headers["content-type"].startswith("image/svg+xml")
+    assert "0:02" not in thumbnail.text, "the tile shows the duration; the image must not repeat it"
     playback = await service.client.get(
         f"/api/v1/media/{body['id']}/playback", headers=service.auth("alice")
     )

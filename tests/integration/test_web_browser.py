@@ -110,10 +110,11 @@ async def test_phone_width_and_keyboard_sign_in(tmp_path: Path) -> None:
         await expect(page.locator("#signin-form button[type=submit]")).to_be_focused()
         await page.keyboard.press("Enter")
         await expect(page.locator("#signin-error")).to_contain_text("the bearer token is not valid")
+        await expect(page.locator("#token")).to_have_value("not-a-token")  # kept, to be fixed
         await screenshot(page, "phone-1-refused")
 
+        await page.locator("#token").fill(service.token("alice"))
         await page.locator("#token").focus()
-        await page.keyboard.type(service.token("alice"))
         await page.keyboard.press("Tab")
         await page.keyboard.press("Enter")
         await expect(page.locator("#who")).to_have_text("Signed in as alice")
@@ -123,6 +124,10 @@ async def test_phone_width_and_keyboard_sign_in(tmp_path: Path) -> None:
             "() => document.documentElement.scrollWidth - window.innerWidth"
         )
         assert overflow <= 0, f"the page scrolls sideways by {overflow}px at phone width"
+        columns = await page.evaluate(
+            "() => getComputedStyle(document.getElementById('videos')).gridTemplateColumns"
+        )
+        assert len(columns.split()) == 2, f"tiles should be two to a row on a phone: {columns}"
         await screenshot(page, "phone-2-signed-in")
         assert browser.console_errors == [
             "Failed to load resource: the server responded with a status of 401 (Unauthorized)"
@@ -289,3 +294,50 @@ async def test_another_users_uploads_never_appear(tmp_path: Path) -> None:
             assert await page.locator(f"li.video[data-id='{theirs}']").count() == 0
         await expect(page.locator("#videos")).not_to_contain_text("bob")
         await screenshot(page, "isolation-alice")
+
+
+async def test_private_playback_url_is_renewed_before_it_expires(tmp_path: Path) -> None:
+    """With a PRIVATE video open, the page fetches a new signed URL before the old one expires."""
+    video = make_video(seconds=1.0)
+    settings = service_settings(tmp_path / "data")
+    async with running_service(settings) as service, chromium(tmp_path / "profile") as browser:
+        created = (
+            await service.create(
+                "alice", fileSize=len(video), metadata={"title": "secret", "visibility": "PRIVATE"}
+            )
+        ).json()
+        await service.client.put(created["uploadUrl"], content=video)
+        await service.wait_for("alice", created["id"], {"ready"})
+        playbacks: list[str] = []
+        page = await browser.page()
+        await page.clock.install()  # the page's timers, fast-forwarded below
+        page.on(
+            "request",
+            lambda request: (
+                playbacks.append(request.url) if request.url.endswith("/playback") else None
+            ),
+        )
+        await page.goto(f"{service.base_url}/#token={service.token('alice')}")
+        tile = page.locator(f"li.video[data-id='{created['id']}'] .thumb")
+        await expect(tile).to_be_enabled()
+        opened = len(playbacks)
+        await tile.click()
+        await expect(page.locator("#player")).to_be_visible()
+        for _ in range(200):
+            if len(playbacks) > opened:
+                break
+            await asyncio.sleep(0.05)
+        assert len(playbacks) == opened + 1
+        first = await page.locator("#video").get_attribute("src")
+        assert first is not None
+        assert "token=" in first
+
+        await page.clock.fast_forward("59:30")  # signed for an hour; renewed a minute before
+        await expect(page.locator("#video")).to_have_attribute("data-renewals", "1")
+        assert len(playbacks) == opened + 2
+        assert await page.locator("#player-error").text_content() == ""
+        await screenshot(page, "private-renewed")
+
+        await page.click("#player-close")
+        await page.clock.fast_forward("02:00:00")
+        assert len(playbacks) == opened + 2, "a closed player renews nothing"

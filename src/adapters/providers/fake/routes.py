@@ -35,22 +35,21 @@ class _FakeRoutes:
         return response
 
     async def thumbnail(self, request: web.Request) -> web.Response:
-        """A placeholder thumbnail (the fake decodes no frames): the title and the duration."""
+        """A placeholder thumbnail (the fake decodes no frames) with the title.
+
+        No duration: the page shows it on the tile, and an image repeating it showed it twice.
+        """
         _, info = (await self._provider()).video_info(
             request.match_info["playback_id"], request.query.get("token")
         )
         title = html.escape(str(info.get("title") or "video"))[:60]
-        duration = info.get("duration") or 0.0
-        minutes, seconds = divmod(int(duration), 60)
         svg = (
             '<svg xmlns="http://www.w3.org/2000/svg" width="640" height="360" '
             'viewBox="0 0 640 360">'
             '<rect width="640" height="360" fill="#1f2937"/>'
             '<polygon points="280,130 280,230 370,180" fill="#f9fafb"/>'
             '<text x="24" y="330" fill="#f9fafb" font-family="sans-serif" font-size="24">'
-            f"{title}</text>"
-            f'<text x="616" y="40" fill="#f9fafb" font-family="sans-serif" font-size="22" '
-            f'text-anchor="end">{minutes}:{seconds:02d}</text></svg>'
+            f"{title}</text></svg>"
         )
         return web.Response(
             text=svg, content_type="image/svg+xml", headers={"Cache-Control": "max-age=3600"}

@@ -22,6 +22,7 @@ let selected = null;
 let current = null; // { id, file, ticket, transfer, state, samples, announced, mimeType }
 let hls = null;
 const uploads = new Map(); // id → the status route's body
+let renewTimer = null; // renews the signed playback URL of the open player
 const signedThumbs = new Map(); // id → signed thumbnail URL of a PRIVATE video
 
 // -- formatting ------------------------------------------------------------------------------
@@ -138,7 +139,8 @@ async function enter() {
   try {
     await loadLibrary(true);
   } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return signOut(error.message);
+    // A refused token stays in the field, so a paste with a stray character can be fixed.
+    if (error instanceof ApiError && error.status === 401) return signOut(error.message, { keep: true });
     $("library-error").textContent = error.message;
   }
   live?.stop();
@@ -152,7 +154,8 @@ async function enter() {
   $("file").focus();
 }
 
-function signOut(message = "") {
+function signOut(message = "", { keep = false } = {}) {
+  const refused = session.token;
   live?.stop();
   live = null;
   clearTimeout(pollTimer);
@@ -168,8 +171,9 @@ function signOut(message = "") {
   $("account").hidden = true;
   $("signin").hidden = false;
   $("signin-error").textContent = message;
-  $("token").value = "";
+  $("token").value = keep ? refused ?? "" : "";
   $("token").focus();
+  if (keep) $("token").select();
 }
 
 function setLiveState(state) {
@@ -306,9 +310,45 @@ async function play(upload) {
   try {
     const playback = await api(`api/v1/media/${encodeURIComponent(upload.id)}/playback`);
     await attach(video, playback);
+    scheduleRenewal(upload, playback);
     await video.play().catch(() => {}); // autoplay may be refused: the controls are there
   } catch (error) {
     $("player-error").textContent = error.message;
+  }
+}
+
+/** A signed (PRIVATE) playback URL expires: fetch a new one a little before, while playing. */
+function scheduleRenewal(upload, playback) {
+  clearTimeout(renewTimer);
+  if (!playback.expiresAt) return;
+  const left = Date.parse(playback.expiresAt) - Date.now();
+  const margin = Math.min(60_000, left / 10);
+  renewTimer = setTimeout(() => renew(upload), Math.max(left - margin, 1_000));
+}
+
+async function renew(upload) {
+  if (!$("player").open) return;
+  const video = $("video");
+  try {
+    const playback = await api(`api/v1/media/${encodeURIComponent(upload.id)}/playback`);
+    const [at, paused] = [video.currentTime, video.paused];
+    hls?.destroy();
+    hls = null;
+    video.addEventListener(
+      "loadedmetadata",
+      () => {
+        video.currentTime = at;
+        if (!paused) video.play().catch(() => {});
+      },
+      { once: true },
+    );
+    await attach(video, playback);
+    video.dataset.renewals = String(Number(video.dataset.renewals ?? 0) + 1);
+    scheduleRenewal(upload, playback);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return signOut(error.message);
+    $("player-error").textContent = `Renewing the signed playback URL failed: ${error.message}`;
+    renewTimer = setTimeout(() => renew(upload), 15_000);
   }
 }
 
@@ -334,6 +374,7 @@ async function attach(video, playback) {
 }
 
 function closePlayer() {
+  clearTimeout(renewTimer);
   const video = $("video");
   video.pause();
   hls?.destroy();
