@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import weakref
 from datetime import datetime
-from typing import Any
 
 import attrs
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,6 +15,7 @@ from adapters.repositories.sql._errors import translate_errors
 from adapters.repositories.sql._sqlite_writer import SqliteWriter
 from adapters.repositories.sql._statements import SQLITE, Statement
 from media_core.errors import Conflict, DuplicateDelivery, VersionConflict
+from media_core.events import ProviderEvent
 from media_core.model import MediaUpload
 from media_core.ports import DeliveryKey
 
@@ -45,10 +45,9 @@ class SqliteMediaRepository(ColdQueries):
 
     async def add(self, upload: MediaUpload) -> None:
         """Insert a new upload; ``Conflict`` if its id or a unique provider key is taken."""
-        row = _ENCODER.encode(upload)
         with translate_errors("add"):
             try:
-                await self._write().run(_execute, SQLITE.insert.sql, row)
+                await self._write().run(_insert, upload)
             except sqlite3.IntegrityError as exc:
                 raise Conflict(f"upload {upload.id} or one of its unique keys exists") from exc
 
@@ -62,6 +61,16 @@ class SqliteMediaRepository(ColdQueries):
             SQLITE.select_by_playback_id, {"playback_id": playback_id}, "get_by_playback_id"
         )
 
+    async def find_for_event(self, event: ProviderEvent) -> MediaUpload | None:
+        """The upload an event refers to (see the port); by our id on the writer's connection,
+        whose page cache is warm for the row the event's write is about to change."""
+        if event.upload_id is not None:
+            with translate_errors("find_for_event"):
+                found = await self._write().read(_select_by_id, event.upload_id)
+            if found is not None:
+                return found
+        return await self._find_by_references(event)
+
     async def update(self, upload: MediaUpload, *, expected_version: int) -> MediaUpload:
         """Store ``upload`` as version ``expected_version + 1`` if nobody changed it meanwhile.
 
@@ -69,25 +78,16 @@ class SqliteMediaRepository(ColdQueries):
         ``Conflict`` if a unique key is taken; nothing is written in either case.
         """
         stored = attrs.evolve(upload, version=expected_version + 1)
-        values = _ENCODER.encode(stored) | {"expected_version": expected_version}
         with translate_errors("update"):
-            await self._write().run(_guarded_update, values)
+            await self._write().run(_guarded_update, stored, expected_version)
         return stored
 
     async def record_delivery(
         self, delivery: DeliveryKey, received_at: datetime, *, change: MediaUpload | None = None
     ) -> None:
         """Record ``delivery`` with the ``change`` it made, in one transaction (see the port)."""
-        key = {
-            "delivery_provider": delivery.provider,
-            "delivery_id": delivery.delivery_id,
-            "received_at": _ENCODER.time(received_at),
-        }
-        values = None
-        if change is not None:
-            values = _ENCODER.encode(change) | {"expected_version": change.version - 1}
         with translate_errors("record_delivery"):
-            await self._write().run(_record_delivery, key, values)
+            await self._write().run(_record_delivery, delivery, received_at, change)
 
     def _one(self, statement: Statement, key: dict[str, str], action: str) -> MediaUpload | None:
         with translate_errors(action):
@@ -113,14 +113,16 @@ class SqliteMediaRepository(ColdQueries):
         return self._writer
 
 
-# The jobs below run on the writer thread, inside its transaction: raising rolls it back.
+# The jobs below run on the writer thread; inside a transaction, raising rolls it back. They
+# encode and decode rows there too, which leaves the event loop free for requests.
 
 
-def _execute(conn: sqlite3.Connection, sql: str, values: dict[str, Any]) -> None:
-    conn.execute(sql, values)
+def _insert(conn: sqlite3.Connection, upload: MediaUpload) -> None:
+    conn.execute(SQLITE.insert.sql, _ENCODER.encode(upload))
 
 
-def _guarded_update(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
+def _guarded_update(conn: sqlite3.Connection, upload: MediaUpload, expected_version: int) -> None:
+    values = _ENCODER.encode(upload) | {"expected_version": expected_version}
     try:
         cursor = conn.execute(SQLITE.guarded_update.sql, values)
     except sqlite3.IntegrityError as exc:
@@ -132,14 +134,27 @@ def _guarded_update(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
 
 
 def _record_delivery(
-    conn: sqlite3.Connection, key: dict[str, Any], values: dict[str, Any] | None
+    conn: sqlite3.Connection,
+    delivery: DeliveryKey,
+    received_at: datetime,
+    change: MediaUpload | None,
 ) -> None:
+    key = {
+        "delivery_provider": delivery.provider,
+        "delivery_id": delivery.delivery_id,
+        "received_at": _ENCODER.time(received_at),
+    }
     if conn.execute(SQLITE.record_delivery.sql, key).fetchone() is None:
         raise DuplicateDelivery(
-            f"delivery {key['delivery_id']} of {key['delivery_provider']} was applied before"
+            f"delivery {delivery.delivery_id} of {delivery.provider} was applied before"
         )
-    if values is not None:
-        _guarded_update(conn, values)
+    if change is not None:
+        _guarded_update(conn, change, change.version - 1)
+
+
+def _select_by_id(conn: sqlite3.Connection, upload_id: str) -> MediaUpload | None:
+    row = conn.execute(SQLITE.select_by_id.sql, {"id": upload_id}).fetchone()
+    return decode_upload(row) if row is not None else None
 
 
 def _sqlite_file(engine: AsyncEngine) -> str | None:
