@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from adapters.rate_limit import GcraLimit, InMemoryRateLimiter
 from adapters.rate_limit.gcra import empty_decision, fresh_decision, gcra_step
 from media_core.ports import RateDecision
+from tests.support.fakes import FrozenClock
 
 
 class FakeSeconds:
@@ -25,16 +26,6 @@ class FakeSeconds:
 
     def advance(self, seconds: float) -> None:
         self.value += seconds
-
-
-class FakeClock:
-    """A media-core ``Clock`` that only moves when told to."""
-
-    def __init__(self) -> None:
-        self.value = datetime(2025, 1, 1, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.value
 
 
 @pytest.fixture
@@ -131,12 +122,12 @@ async def test_keys_are_independent(clock: FakeSeconds) -> None:
 
 async def test_a_media_core_clock_is_accepted() -> None:
     """A ``Clock`` returning datetimes drives the limiter like a seconds function."""
-    clock = FakeClock()
+    clock = FrozenClock()
     limiter = InMemoryRateLimiter(rate=1, period=60, burst=1, clock=clock)
     assert (await limiter.acquire("u")).allowed
-    clock.value += timedelta(seconds=59)
+    clock.advance(timedelta(seconds=59))
     assert (await limiter.acquire("u")).retry_after == pytest.approx(1.0)
-    clock.value += timedelta(seconds=1)
+    clock.advance(timedelta(seconds=1))
     assert (await limiter.acquire("u")).allowed
 
 
