@@ -25,7 +25,7 @@ def check_idempotency_key(key: str) -> None:
     if not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
         raise InvalidInput(
             "Idempotency-Key must be 1 to 255 characters among letters, digits and ._:~+/=-",
-            field="?Idempotency-Key",
+            field="Idempotency-Key",
         )
 
 

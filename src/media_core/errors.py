@@ -10,7 +10,8 @@ carries a stable ``code`` that the HTTP layer turns into a problem+json ``type``
     │   ├── FileTooLarge                  declared size over the limit
     │   ├── InvalidFileSize               declared size zero or negative
     │   ├── InvalidFileName               a control character (NUL...) or an inner .exe, .html...
-    │   └── MetadataTooLong               title or description over its length limit
+    │   ├── MetadataTooLong               title or description over its length limit
+    │   └── UploadMismatch                the bytes sent differ from the declared size or type
     ├── NotAuthenticated                  no or bad credentials
     ├── UploadNotFound                    not this owner's (someone else's looks the same)
     ├── Conflict
@@ -46,7 +47,9 @@ class MediaCoreError(Exception):
 
 
 class InvalidInput(MediaCoreError):
-    """A client sent a value we refuse; ``field`` is a JSON pointer to it (``/metadata/title``)."""
+    """A client sent a value we refuse; ``field`` says where: a JSON pointer into the body
+    (``/metadata/title``), ``?name`` for a query parameter, or a header's name (``Content-Range``).
+    """
 
     code = "invalid-input"
     title = "Invalid input"
@@ -90,6 +93,13 @@ class MetadataTooLong(InvalidInput):
 
     code = "metadata-too-long"
     title = "Metadata too long"
+
+
+class UploadMismatch(InvalidInput):
+    """The bytes sent to an upload URL differ from the declared size or type; the upload failed."""
+
+    code = "upload-mismatch"
+    title = "Upload does not match its declaration"
 
 
 class NotAuthenticated(MediaCoreError):

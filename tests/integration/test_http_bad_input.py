@@ -242,6 +242,44 @@ async def test_unknown_route_and_method(service: RunningService) -> None:
     assert top.headers["Allow"] == "GET,HEAD"
     for path in ("/", "/x", "/api/v1/media/status/a/b", "/static/media-core/nothing/deeper"):
         assert (await service.client.post(path)).status_code in (404, 405), path
+    # A variable last segment names nothing for a method its route lacks: 404, not 405.
+    for method, path in (("GET", "/api/v1/media/nope"), ("POST", "/api/v1/media/status/x")):
+        unknown = await service.client.request(method, path, headers=service.auth("alice"))
+        assert unknown.status_code == 404, (method, path, unknown.headers.get("Allow"))
+        assert unknown.json()["type"] == "/problems/not-found"
+        assert "Allow" not in unknown.headers
+    cancel = await service.client.get("/api/v1/media/some-id/cancel", headers=service.auth("alice"))
+    assert cancel.status_code == 405
+    assert cancel.headers["Allow"] == "POST"
+    for code in ("not-found", "method-not-allowed", "upload-mismatch"):
+        documented = await service.client.get(
+            f"/problems/{code}", headers={"Accept": "application/json"}
+        )
+        assert documented.status_code == 200, code
+
+
+async def test_errors_entries_use_one_form(service: RunningService) -> None:
+    """pointer for body fields, parameter for query parameters, header for headers."""
+    body = await service.client.post(CREATE, json={"fileName": 5}, headers=service.auth("alice"))
+    assert all(set(e) == {"pointer", "detail"} for e in body.json()["errors"]), body.json()
+    for params in ({"limit": "0"}, {"cursor": "!!not-a-cursor!!"}):
+        query = await service.client.get(
+            "/api/v1/media", params=params, headers=service.auth("alice")
+        )
+        assert query.status_code == 422
+        assert query.json()["errors"] == [
+            {"parameter": next(iter(params)), "detail": query.json()["detail"]}
+        ]
+
+
+async def test_a_body_that_is_not_an_object_reads_well(service: RunningService) -> None:
+    """A JSON array says what it is, without a stray pointer in the sentence."""
+    response = await service.client.post(CREATE, json=[1, 2], headers=service.auth("alice"))
+    assert response.status_code == 422
+    assert response.json()["detail"] == "the body must be a JSON object, not an array"
+    assert response.json()["errors"] == [
+        {"pointer": "/", "detail": "the body must be a JSON object, not an array"}
+    ]
 
 
 async def test_problem_types_are_documented(service: RunningService) -> None:

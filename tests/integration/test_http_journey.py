@@ -127,10 +127,12 @@ async def test_chunked_put_resumes(service: RunningService, video: bytes) -> Non
 
 
 async def test_size_mismatch_fails_with_reason(service: RunningService, video: bytes) -> None:
-    """Fewer bytes than declared end FAILED with size_mismatch."""
+    """Fewer bytes than declared: the PUT answers 422 and the upload ends FAILED size_mismatch."""
     created = (await service.create(fileSize=len(video) + 10)).json()
     put = await service.client.put(created["uploadUrl"], content=video)
-    assert put.status_code == 200
+    assert put.status_code == 422
+    assert put.json()["type"] == "/problems/upload-mismatch"
+    assert "size_mismatch" in put.json()["detail"]
     failed = await service.wait_for("alice", created["id"], {"ready", "failed"})
     assert failed["status"] == "failed"
     assert failed["failureCode"] == "size_mismatch"
@@ -142,15 +144,19 @@ async def test_oversized_body_is_refused(service: RunningService, video: bytes) 
     created = (await service.create(fileSize=len(video) - 1)).json()
     put = await service.client.put(created["uploadUrl"], content=video)
     assert put.status_code == 422
+    assert put.json()["type"] == "/problems/upload-mismatch"
     failed = await service.wait_for("alice", created["id"], {"ready", "failed"})
     assert failed["failureCode"] == "size_mismatch"
 
 
 async def test_type_mismatch_fails_with_reason(service: RunningService) -> None:
-    """Bytes that are not the declared container end FAILED with type_mismatch."""
+    """Bytes that are not the declared container: the PUT answers 422, the upload ends FAILED."""
     junk = b"this is not a video at all" * 100
     created = (await service.create(fileSize=len(junk))).json()
-    await service.client.put(created["uploadUrl"], content=junk)
+    put = await service.client.put(created["uploadUrl"], content=junk)
+    assert put.status_code == 422
+    assert put.json()["type"] == "/problems/upload-mismatch"
+    assert "type_mismatch" in put.json()["detail"]
     failed = await service.wait_for("alice", created["id"], {"ready", "failed"})
     assert failed["status"] == "failed"
     assert failed["failureCode"] == "type_mismatch"

@@ -32,9 +32,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         created_at, upload_id = json.loads(raw)
         position = datetime.fromisoformat(created_at)
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
-        raise InvalidInput("the listing cursor is not valid", field="cursor") from exc
+        raise InvalidInput("the listing cursor is not valid", field="?cursor") from exc
     if position.tzinfo is None or not isinstance(upload_id, str) or not plausible_id(upload_id):
-        raise InvalidInput("the listing cursor is not valid", field="cursor")
+        raise InvalidInput("the listing cursor is not valid", field="?cursor")
     return position, upload_id
 
 

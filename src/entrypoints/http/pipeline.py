@@ -168,6 +168,10 @@ class ObservedRoutes:
     def add_unmatched(self) -> None:
         """The last route: 404 for an unknown path, 405 (with ``Allow``) for a wrong method.
 
+        A path whose last segment is only a route's variable (``/api/v1/media/{id}``) names
+        nothing for a method that route lacks: ``GET /api/v1/media/nope`` is a 404, not a 405
+        offering ``DELETE``.
+
         It matches every path, after every route whose path starts with a longer fixed prefix
         and after the top-level routes added before it; a top-level route added after it
         would never be reached, so a request for one fails loudly (500, reported) instead.
@@ -185,7 +189,8 @@ class ObservedRoutes:
                         f"the route {resource.canonical} was added after the catch-all route; "
                         "add routes before create_app() returns, or on a host app"
                     )
-                allowed |= methods
+                if not resource.canonical.endswith("}"):
+                    allowed |= methods
             if allowed:
                 raise web.HTTPMethodNotAllowed(request.method, allowed)
             raise web.HTTPNotFound

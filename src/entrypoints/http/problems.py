@@ -2,7 +2,8 @@
 
 Every error response is ``application/problem+json`` with a stable ``type`` (``/problems/<code>``,
 documented at that path), a ``title``, the ``status``, a ``detail`` for people and, for bad input,
-``errors``: a list of ``{"pointer": "/metadata/title", "detail": "…"}``.
+``errors``: a list of ``{"pointer": "/metadata/title", "detail": "…"}`` (``parameter`` for a
+query parameter, ``header`` for a request header, in place of ``pointer``).
 """
 
 from __future__ import annotations
@@ -134,12 +135,7 @@ def from_domain_error(error: errors.MediaCoreError, request: web.Request) -> web
     extra: dict[str, Any] = {}
     headers: dict[str, str] = {}
     if isinstance(error, errors.InvalidInput) and error.field:
-        where = (
-            {"parameter": error.field[1:]}
-            if error.field.startswith("?")
-            else {"pointer": error.field}
-        )
-        extra["errors"] = [{**where, "detail": error.detail}]
+        extra["errors"] = [{**_where(error.field), "detail": error.detail}]
     if isinstance(error, errors.RateLimited):
         retry = max(1, math.ceil(error.retry_after))
         headers["Retry-After"] = str(retry)
@@ -161,6 +157,16 @@ def from_domain_error(error: errors.MediaCoreError, request: web.Request) -> web
         extra=extra,
         headers=headers,
     )
+
+
+def _where(field: str) -> dict[str, str]:
+    """One form for every ``errors`` entry: ``pointer`` into the body, ``parameter`` of the
+    query, or ``header``."""
+    if field.startswith("/"):
+        return {"pointer": field}
+    if field.startswith("?"):
+        return {"parameter": field[1:]}
+    return {"header": field}
 
 
 def _public_detail(error: errors.MediaCoreError) -> str:
@@ -202,7 +208,7 @@ def problem_for(  # noqa: PLR0911 - one return per family of error
             status=422,
             code=errors.InvalidInput.code,
             title=errors.InvalidInput.title,
-            detail="; ".join(f"{p or '/'} {d}" for p, d in exc.errors),
+            detail="; ".join(f"{p} {d}" if p else d for p, d in exc.errors),
             instance=request.path,
             extra={"errors": [{"pointer": p or "/", "detail": d} for p, d in exc.errors]},
         )

@@ -115,7 +115,7 @@ _CONVERTER = _make_converter()
 def parse(body: object, kind: type[T]) -> T:
     """Structure ``body`` into ``kind`` or raise :class:`InvalidBody` listing every problem."""
     if not isinstance(body, dict):
-        raise InvalidBody([("", "the body must be a JSON object")])
+        raise InvalidBody([("", f"the body must be a JSON object, not {_json_kind(body)}")])
     try:
         return _CONVERTER.structure(body, kind)
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
@@ -206,3 +206,18 @@ def playback_json(playback: Playback) -> dict[str, Any]:
 def _iso(value: Any) -> str:
     # Always with microseconds, so that timestamps of one format compare as text too.
     return str(value.isoformat(timespec="microseconds").replace("+00:00", "Z"))
+
+
+def _json_kind(value: object) -> str:
+    """``an array``, ``a string``…: what a JSON value is, for a message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "another kind of value"

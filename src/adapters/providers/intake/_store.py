@@ -28,7 +28,7 @@ from pathlib import Path
 
 from attrs import frozen
 
-from media_core.errors import InvalidInput, UploadNotFound
+from media_core.errors import InvalidInput, UploadMismatch, UploadNotFound
 from media_core.model import UploadProtocol, Visibility
 from media_core.ports import Clock, DirectUploadRequest, DirectUploadTicket
 
@@ -62,7 +62,7 @@ class RangeMismatch(InvalidInput):
     title = "Upload range mismatch"
 
     def __init__(self, detail: str, *, received: int) -> None:
-        super().__init__(detail, field="/Content-Range")
+        super().__init__(detail, field="Content-Range")
         self.received = received
 
 
@@ -107,6 +107,8 @@ class UploadIntake:
         self.max_size = max_size
         """The largest upload accepted (tus ``Tus-Max-Size``); ``None``: no limit."""
         self._locks: dict[str, asyncio.Lock] = {}
+        self._refused: dict[str, tuple[str, str] | None] = {}
+        """Uploads being completed, with the refusal their owner made meanwhile, if any."""
         directory.mkdir(parents=True, exist_ok=True)
 
     def ticket(self, request: DirectUploadRequest) -> DirectUploadTicket:
@@ -203,7 +205,7 @@ class UploadIntake:
                 if total != slot.size:
                     raise InvalidInput(
                         f"the total size {total} differs from the declared {slot.size} bytes",
-                        field="/Content-Range",
+                        field="Content-Range",
                     )
                 start = first
             limit = slot.size - start
@@ -217,8 +219,9 @@ class UploadIntake:
             size = start + written
             if written > limit:
                 await self.fail(slot, "size_mismatch", f"more bytes than the declared {slot.size}")
-                raise InvalidInput(
-                    f"the upload is larger than its declared {slot.size} bytes", field="/fileSize"
+                raise UploadMismatch(
+                    f"the upload is larger than its declared {slot.size} bytes; it failed"
+                    " (size_mismatch)"
                 )
             if content_range is not None and size != content_range[1] + 1:
                 return Received(received=size, complete=False)
@@ -228,7 +231,10 @@ class UploadIntake:
                 await self.fail(
                     slot, "size_mismatch", f"received {size} bytes, declared {slot.size}"
                 )
-                return Received(received=size, complete=True)
+                raise UploadMismatch(
+                    f"received {size} bytes, declared {slot.size}; the upload failed"
+                    " (size_mismatch)"
+                )
             await self._complete(slot)
             return Received(received=size, complete=True)
 
@@ -252,8 +258,9 @@ class UploadIntake:
             written = await _write(self.part(slot.upload_id), chunks, offset, limit)
             if written > limit:
                 await self.fail(slot, "size_mismatch", f"more bytes than the declared {slot.size}")
-                raise InvalidInput(
-                    f"the upload is larger than its declared {slot.size} bytes", field="/fileSize"
+                raise UploadMismatch(
+                    f"the upload is larger than its declared {slot.size} bytes; it failed"
+                    " (size_mismatch)"
                 )
             size = offset + written
             if size == slot.size:
@@ -263,6 +270,8 @@ class UploadIntake:
 
     async def fail(self, slot: UploadSlot, code: str, reason: str) -> None:
         """End ``slot`` for good: drop its bytes and tell the owner why."""
+        if slot.upload_id in self._refused:  # failed while completing: the answer says so
+            self._refused[slot.upload_id] = (code, reason)
         (self.directory / f"{slot.upload_id}.done").touch()
         self.part(slot.upload_id).unlink(missing_ok=True)
         self._locks.pop(slot.upload_id, None)
@@ -270,8 +279,17 @@ class UploadIntake:
 
     async def _complete(self, slot: UploadSlot) -> None:
         self._locks.pop(slot.upload_id, None)
-        await self._on_complete(slot, self.part(slot.upload_id))
+        self._refused[slot.upload_id] = None
+        try:
+            await self._on_complete(slot, self.part(slot.upload_id))
+        finally:
+            refused = self._refused.pop(slot.upload_id, None)
         (self.directory / f"{slot.upload_id}.done").touch()
+        # The owner may refuse the bytes at once (the fake checks the container): the client
+        # that sent the last byte hears it in the answer, not only in the later state.
+        if refused is not None:
+            code, reason = refused
+            raise UploadMismatch(f"{reason}; the upload failed ({code})")
 
     # -- tokens -----------------------------------------------------------------------------
 

@@ -73,11 +73,11 @@ async def put(request: web.Request, intake: UploadIntake) -> web.Response:
         match = _RANGE.fullmatch(header.strip())
         if not match:
             raise InvalidInput(
-                "Content-Range must be 'bytes <first>-<last>/<size>'", field="/Content-Range"
+                "Content-Range must be 'bytes <first>-<last>/<size>'", field="Content-Range"
             )
         first, last, total = (int(group) for group in match.groups())
         if last < first:
-            raise InvalidInput("Content-Range ends before it starts", field="/Content-Range")
+            raise InvalidInput("Content-Range ends before it starts", field="Content-Range")
         content_range = (first, last, total)
     try:
         result = await intake.receive(
