@@ -122,7 +122,7 @@ async def test_malformed_keys_are_refused(tmp_path: Path, key: str) -> None:
         response = await create(service, key)
         assert response.status_code == 422
         assert_matches_openapi("POST", CREATE, response)
-        assert response.json()["errors"][0]["parameter"] == "Idempotency-Key"
+        assert response.json()["errors"][0]["header"] == "Idempotency-Key"
         assert await uploads_of(service) == []
 
 

@@ -382,7 +382,7 @@ async def test_a_forged_cursor_is_invalid_input(repository: Repository, cursor: 
     """A cursor the repository did not make is refused as invalid input, naming the field."""
     with pytest.raises(InvalidInput) as caught:
         await repository.list_for_owner("owner-1", limit=2, cursor=cursor)
-    assert caught.value.field == "cursor"
+    assert caught.value.field == "?cursor"  # a query parameter
 
 
 async def test_delete_removes_one_upload_and_tolerates_a_missing_one(
