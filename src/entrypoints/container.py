@@ -28,6 +28,7 @@ from adapters.local_secrets import local_secrets, local_secrets_path
 from adapters.providers._breaker import CircuitBreaker
 from adapters.providers._http import HttpPolicy, RetrySettings, default_timeout
 from adapters.providers.cloudflare import CloudflareStreamVideoProvider, CloudflareWebhookVerifier
+from adapters.providers.cloudflare import stored_playback as cloudflare_stored_playback
 from adapters.providers.fake import FakeVideoProvider
 from adapters.providers.fake.routes import fake_routes
 from adapters.providers.local import (
@@ -40,6 +41,7 @@ from adapters.providers.local import (
     local_routes,
 )
 from adapters.providers.mux import MuxVideoProvider, MuxWebhookVerifier
+from adapters.providers.mux import stored_playback as mux_stored_playback
 from adapters.providers.routes import ProviderRoute
 from adapters.publisher import InProcessEventPublisher
 from adapters.rate_limit.memory import InMemoryRateLimiter
@@ -60,11 +62,13 @@ from media_core.ports import (
     EventPublisher,
     IdGenerator,
     MediaRepository,
+    ProviderSelector,
     RateLimiter,
+    StoredPlayback,
     VideoProvider,
     WebhookVerifier,
 )
-from media_core.providers import ProviderSet
+from media_core.providers import InOrderSelector, ProviderSet
 from media_core.reconcile import Reconciler, ReconcileSettings
 from media_core.services import MediaService, Quota
 
@@ -232,15 +236,17 @@ def build_webhook_rate_limiter(
     return InMemoryRateLimiter(rate=rate, period=60.0, burst=rate, clock=clock)
 
 
-def build_breaker(settings: Settings) -> CircuitBreaker | None:
-    """The circuit breaker of the configured real provider (None for the fake)."""
-    if settings.provider in EMBEDDED_PROVIDERS:
-        return None
-    return CircuitBreaker(
-        provider=settings.provider,
-        failure_threshold=settings.provider_breaker_failures,
-        reset_timeout=settings.provider_breaker_reset_seconds,
-    )
+def build_breakers(settings: Settings) -> dict[str, CircuitBreaker]:
+    """A circuit breaker for each configured provider that calls an API (not local or fake)."""
+    return {
+        name: CircuitBreaker(
+            provider=name,
+            failure_threshold=settings.provider_breaker_failures,
+            reset_timeout=settings.provider_breaker_reset_seconds,
+        )
+        for name in settings.providers
+        if name not in EMBEDDED_PROVIDERS
+    }
 
 
 def build_reconciler(settings: Settings, service: MediaService) -> Reconciler:
@@ -260,12 +266,13 @@ def build_reconciler(settings: Settings, service: MediaService) -> Reconciler:
 USER_AGENT = "media-core/0.1"
 
 
-async def open_provider_client(
+async def open_provider_clients(
     settings: Settings, transport: httpx.AsyncBaseTransport | None
-) -> AsyncIterator[httpx.AsyncClient | None]:
-    """The one HTTP client of the configured real provider (None for the fake).
+) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    """One HTTP client for each configured real provider, by name.
 
-    ``transport`` is None in production; tests put an ``httpx.MockTransport`` there.
+    ``transport`` is None in production; tests put an ``httpx.MockTransport`` there (every
+    provider's client uses it).
     """
     common: dict[str, Any] = {
         "timeout": default_timeout(RetrySettings().timeout),
@@ -274,100 +281,50 @@ async def open_provider_client(
         ),
         "transport": transport,
     }
-    if settings.mux is not None:
-        client = httpx.AsyncClient(
-            base_url=settings.mux.base_url,
-            auth=httpx.BasicAuth(settings.mux.token_id, settings.mux.token_secret),
-            headers={"User-Agent": USER_AGENT},
-            **common,
-        )
-    elif settings.cloudflare is not None:
-        client = httpx.AsyncClient(
-            base_url=settings.cloudflare.base_url,
-            headers={
-                "User-Agent": USER_AGENT,
-                "Authorization": f"Bearer {settings.cloudflare.api_token}",
-            },
-            **common,
-        )
-    else:
-        yield None
-        return
-    async with client:
-        yield client
+    async with contextlib.AsyncExitStack() as stack:
+        clients: dict[str, httpx.AsyncClient] = {}
+        if settings.mux is not None:
+            clients["mux"] = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=settings.mux.base_url,
+                    auth=httpx.BasicAuth(settings.mux.token_id, settings.mux.token_secret),
+                    headers={"User-Agent": USER_AGENT},
+                    **common,
+                )
+            )
+        if settings.cloudflare is not None:
+            clients["cloudflare"] = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=settings.cloudflare.base_url,
+                    headers={
+                        "User-Agent": USER_AGENT,
+                        "Authorization": f"Bearer {settings.cloudflare.api_token}",
+                    },
+                    **common,
+                )
+            )
+        yield clients
 
 
-def build_provider(
+STORED_PLAYBACK: dict[str, StoredPlayback] = {
+    "mux": mux_stored_playback,
+    "cloudflare": cloudflare_stored_playback,
+}
+"""How uploads of a provider no longer configured are still played, from their stored ids."""
+
+
+def build_embedded_provider(
     settings: Settings,
     clock: Clock,
     webhook_client: httpx.AsyncClient,
-    provider_client: httpx.AsyncClient | None,
     observe: AttemptObserver | None = None,
     *,
-    breaker: CircuitBreaker | None = None,
     local_jobs: SqlJobStore | None = None,
-) -> VideoProvider:
-    """The provider named by MEDIA_PROVIDER; bad provider settings raise ``SettingsError``.
-
-    ``observe`` gives each provider's HTTP policy its ``on_attempt`` callback (metrics).
-    """
-    try:
-        return _provider(
-            settings,
-            clock,
-            webhook_client,
-            provider_client,
-            observe,
-            breaker=breaker,
-            local_jobs=local_jobs,
-        )
-    except ValueError as exc:
-        raise SettingsError([f"{settings.provider}: {exc}"]) from None
-
-
-def _provider(
-    settings: Settings,
-    clock: Clock,
-    webhook_client: httpx.AsyncClient,
-    provider_client: httpx.AsyncClient | None,
-    observe: AttemptObserver | None = None,
-    *,
-    breaker: CircuitBreaker | None = None,
-    local_jobs: SqlJobStore | None = None,
-) -> VideoProvider:
-    def attempts(name: str) -> Callable[[str, str, float], None] | None:
-        return observe(name) if observe is not None else None
-
-    if settings.mux is not None:
-        assert provider_client is not None
-        mux = settings.mux
-        return MuxVideoProvider(
-            provider_client,
-            policy=HttpPolicy(provider="mux", on_attempt=attempts("mux"), breaker=breaker),
-            cors_origin=mux.cors_origin,
-            upload_timeout_seconds=mux.upload_timeout_seconds,
-            test_mode=mux.test_mode,
-            signing_key_id=mux.signing_key_id,
-            signing_private_key=mux.signing_private_key,
-        )
-    if settings.cloudflare is not None:
-        assert provider_client is not None
-        cloudflare = settings.cloudflare
-        return CloudflareStreamVideoProvider(
-            provider_client,
-            account_id=cloudflare.account_id,
-            policy=HttpPolicy(
-                provider="cloudflare", on_attempt=attempts("cloudflare"), breaker=breaker
-            ),
-            customer_subdomain=cloudflare.customer_subdomain,
-            allowed_origins=cloudflare.allowed_origins,
-            max_duration_seconds=cloudflare.max_duration_seconds,
-            upload_expiry_seconds=cloudflare.upload_expiry_seconds,
-            basic_upload_limit=cloudflare.basic_upload_limit,
-            signing_key_id=cloudflare.signing_key_id,
-            signing_key_pem=cloudflare.signing_key_pem,
-        )
-    if settings.provider == "fake":
+) -> VideoProvider | None:
+    """The provider whose platform is this machine (``local`` or ``fake``), when one is listed;
+    it reports through the normalized webhook route."""
+    attempts = observe if observe is not None else (lambda name: None)
+    if "fake" in settings.providers:
         local = local_secrets(settings.data_dir)
         return FakeVideoProvider(
             base_url=settings.base_url,
@@ -385,7 +342,7 @@ def _provider(
             chunk_size=settings.fake_upload_chunk_bytes,
             max_size=settings.max_upload_bytes,
         )
-    if settings.provider == "local":
+    if "local" in settings.providers:
         assert local_jobs is not None
         local = local_secrets(settings.data_dir)
         return LocalVideoProvider(
@@ -401,7 +358,81 @@ def _provider(
             chunk_size=settings.local.upload_chunk_bytes,
             max_size=settings.max_upload_bytes,
         )
-    raise NotImplementedError(f"provider {settings.provider} is not wired yet")
+    return None
+
+
+def build_providers(
+    settings: Settings,
+    provider_clients: dict[str, httpx.AsyncClient],
+    embedded: VideoProvider | None,
+    observe: AttemptObserver | None = None,
+    *,
+    breakers: dict[str, CircuitBreaker],
+) -> ProviderSet:
+    """Every provider of MEDIA_PROVIDERS, in order, each with its breaker as its health; bad
+    provider settings raise one ``SettingsError`` naming them all.
+
+    ``observe`` gives each provider's HTTP policy its ``on_attempt`` callback (metrics).
+    """
+    built: list[VideoProvider] = []
+    problems: list[str] = []
+    for name in settings.providers:
+        try:
+            if name in EMBEDDED_PROVIDERS:
+                assert embedded is not None
+                built.append(embedded)
+            else:
+                client = provider_clients[name]
+                built.append(_real_provider(name, settings, client, observe, breakers.get(name)))
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+    if problems:
+        raise SettingsError(problems)
+    return ProviderSet(
+        built,
+        health={name: breaker for name, breaker in breakers.items() if name in settings.providers},
+        stored_playback=STORED_PLAYBACK,
+    )
+
+
+def _real_provider(
+    name: str,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    observe: AttemptObserver | None,
+    breaker: CircuitBreaker | None,
+) -> VideoProvider:
+    policy = HttpPolicy(
+        provider=name, on_attempt=observe(name) if observe else None, breaker=breaker
+    )
+    if name == "mux":
+        mux = settings.mux
+        assert mux is not None
+        return MuxVideoProvider(
+            client,
+            policy=policy,
+            cors_origin=mux.cors_origin,
+            upload_timeout_seconds=mux.upload_timeout_seconds,
+            test_mode=mux.test_mode,
+            signing_key_id=mux.signing_key_id,
+            signing_private_key=mux.signing_private_key,
+        )
+    if name == "cloudflare":
+        cloudflare = settings.cloudflare
+        assert cloudflare is not None
+        return CloudflareStreamVideoProvider(
+            client,
+            account_id=cloudflare.account_id,
+            policy=policy,
+            customer_subdomain=cloudflare.customer_subdomain,
+            allowed_origins=cloudflare.allowed_origins,
+            max_duration_seconds=cloudflare.max_duration_seconds,
+            upload_expiry_seconds=cloudflare.upload_expiry_seconds,
+            basic_upload_limit=cloudflare.basic_upload_limit,
+            signing_key_id=cloudflare.signing_key_id,
+            signing_key_pem=cloudflare.signing_key_pem,
+        )
+    raise NotImplementedError(f"provider {name} is not wired yet")
 
 
 def build_notifier(
@@ -462,10 +493,10 @@ def build_local_worker(
 
 
 def build_provider_routes(settings: Settings, provider: Any) -> Sequence[ProviderRoute]:
-    """The HTTP routes the provider in force serves itself (see ``adapters.providers.routes``).
+    """The HTTP routes the embedded provider serves itself (``adapters.providers.routes``).
 
-    ``provider`` is the container's provider of the provider: a handler resolves it per request,
-    since the routes are mounted before the application (and so the provider) starts.
+    ``provider`` is the container's provider of that provider: a handler resolves it per
+    request, since the routes are mounted before the application (and so the provider) starts.
     """
     if "fake" in settings.providers:
         return fake_routes(lambda: resolve(provider))
@@ -474,15 +505,11 @@ def build_provider_routes(settings: Settings, provider: Any) -> Sequence[Provide
     return ()
 
 
-async def close_provider(provider: VideoProvider) -> None:
-    """Stop what the provider runs in the background (webhook deliveries in flight)."""
-    if isinstance(provider, FakeVideoProvider | LocalVideoProvider):
-        await provider.close()
-
-
-def build_provider_set(provider: VideoProvider, breaker: CircuitBreaker | None) -> ProviderSet:
-    """The providers the service runs with, each with its breaker as its health."""
-    return ProviderSet([provider], health={provider.name: breaker} if breaker else None)
+async def close_providers(providers: ProviderSet) -> None:
+    """Stop what providers run in the background (webhook deliveries in flight)."""
+    for provider in providers:
+        if isinstance(provider, FakeVideoProvider | LocalVideoProvider):
+            await provider.close()
 
 
 def build_verifiers(settings: Settings) -> dict[str, WebhookVerifier]:
@@ -490,9 +517,12 @@ def build_verifiers(settings: Settings) -> dict[str, WebhookVerifier]:
     verifiers: dict[str, WebhookVerifier] = {}
     normalized = webhook_secrets_for(settings)
     if normalized:
+        # The embedded provider's own route when one is listed; otherwise the route of a
+        # trusted system of the host, acting for the default provider.
+        embedded = [name for name in settings.providers if name in EMBEDDED_PROVIDERS]
         verifiers["upload-complete"] = NormalizedWebhookVerifier(
             secrets=normalized,
-            provider=settings.provider,
+            provider=embedded[0] if embedded else settings.provider,
             tolerance_seconds=settings.webhook_tolerance_seconds,
         )
     if settings.mux is not None:
@@ -557,26 +587,33 @@ class Container(containers.DeclarativeContainer):
     repository = providers.Resource(open_repository, settings)
     webhook_client = providers.Resource(open_webhook_client, settings)
     provider_transport: providers.Provider[httpx.AsyncBaseTransport | None] = providers.Object(None)
-    provider_client = providers.Resource(open_provider_client, settings, provider_transport)
+    provider_clients = providers.Resource(open_provider_clients, settings, provider_transport)
     redis_client = providers.Resource(open_redis, settings)
     rate_limiter = providers.Singleton(build_rate_limiter, settings, clock, redis_client)
     webhook_rate_limiter = providers.Singleton(
         build_webhook_rate_limiter, settings, clock, redis_client
     )
-    provider_breaker = providers.Singleton(build_breaker, settings)
+    provider_breakers = providers.Singleton(build_breakers, settings)
     local_jobs = providers.Resource(open_local_jobs, settings)
-    provider = providers.Singleton(
-        build_provider,
+    embedded_provider = providers.Singleton(
+        build_embedded_provider,
         settings,
         clock,
         webhook_client,
-        provider_client,
         observe=metrics.provided.provider_observer,
-        breaker=provider_breaker,
         local_jobs=local_jobs,
     )
+    video_providers = providers.Singleton(
+        build_providers,
+        settings,
+        provider_clients,
+        embedded_provider,
+        observe=metrics.provided.provider_observer,
+        breakers=provider_breakers,
+    )
+    provider_selector: providers.Provider[ProviderSelector] = providers.Singleton(InOrderSelector)
     provider_routes: providers.Provider[Sequence[ProviderRoute]] = providers.Singleton(
-        build_provider_routes, settings, provider.provider
+        build_provider_routes, settings, embedded_provider.provider
     )
     local_worker = providers.Singleton(
         build_local_worker, settings, clock, local_jobs, webhook_client
@@ -584,10 +621,10 @@ class Container(containers.DeclarativeContainer):
     verifiers = providers.Singleton(build_verifiers, settings)
     authenticator = providers.Singleton(build_authenticator, settings)
 
-    video_providers = providers.Singleton(build_provider_set, provider, provider_breaker)
     service = providers.Singleton(
         MediaService,
         providers=video_providers,
+        selector=provider_selector,
         repository=repository,
         clock=clock,
         ids=ids,

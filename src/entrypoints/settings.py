@@ -362,6 +362,9 @@ def _providers(read: _Reader) -> tuple[str, ...]:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         read.problems.append(f"{variable} lists {', '.join(repeated)} more than once")
+    if all(name in names for name in EMBEDDED_PROVIDERS):
+        # Both report through the one normalized webhook route, which acts for one provider.
+        read.problems.append(f"{variable} may list local or fake, not both")
     known = tuple(dict.fromkeys(name for name in names if name in PROVIDERS))
     return known or ("local",)
 

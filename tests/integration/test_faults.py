@@ -243,7 +243,7 @@ async def test_creates_under_provider_faults_end_final_and_accounted_for(tmp_pat
                 if all(record.is_terminal for record in records.values()):
                     break
                 await asyncio.sleep(0.5)
-            breaker = service.container.provider_breaker()
+            breaker = service.container.provider_breakers()["mux"]
 
     # Nothing lost, nothing double: one record per request, one provider upload per record.
     assert len(records) == CREATES
@@ -299,7 +299,7 @@ async def test_an_open_circuit_answers_503_at_once_then_probes(tmp_path: Path) -
         container = build_container(settings)
         container.provider_transport.override(providers.Object(httpx.MockTransport(handler)))
         async with running_service(settings, container) as service:
-            breaker = service.container.provider_breaker()
+            breaker = service.container.provider_breakers()["mux"]
             first = await service.create("user-0")
             assert first.status_code == 503
             assert breaker.state is CircuitState.OPEN

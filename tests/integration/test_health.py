@@ -18,7 +18,7 @@ from tests.support.service import assert_matches_openapi, running_service, servi
 
 
 async def test_ready_on_the_embedded_default(tmp_path: Path) -> None:
-    """SQLite answers: 200 with a database check and no Redis check (none configured)."""
+    """SQLite answers: 200 with database and provider checks, no Redis check (none configured)."""
     async with running_service(service_settings(tmp_path)) as service:
         alive = await service.client.get("/healthz")
         ready = await service.client.get("/readyz")
@@ -28,8 +28,11 @@ async def test_ready_on_the_embedded_default(tmp_path: Path) -> None:
     assert_matches_openapi("GET", "/readyz", ready)
     body = ready.json()
     assert body["status"] == "ready"
-    assert set(body["checks"]) == {"database"}
+    assert set(body["checks"]) == {"database", "providers"}
     assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["providers"]["providers"] == {
+        "fake": {"accepting": True, "state": "closed"}
+    }
 
 
 async def test_database_down_is_not_ready(tmp_path: Path) -> None:
@@ -89,25 +92,30 @@ async def test_redis_down_is_not_ready_and_up_is_ready(tmp_path: Path) -> None:
 
 
 async def test_open_provider_circuit_is_not_ready(tmp_path: Path) -> None:
-    """An OPEN circuit breaker makes /readyz 503 until it closes again."""
-    breaker = CircuitBreaker(provider="mux", failure_threshold=1, reset_timeout=60.0)
+    """With its only provider's circuit OPEN, /readyz is 503 until it closes again."""
+    breaker = CircuitBreaker(provider="fake", failure_threshold=1, reset_timeout=60.0)
     settings = service_settings(tmp_path, database_url="memory://", metrics_mode="open")
     container = build_container(settings)
-    container.provider_breaker.override(providers.Object(breaker))
+    container.provider_breakers.override(providers.Object({"fake": breaker}))
     async with running_service(settings, container) as service:
         closed = await service.client.get("/readyz")
         breaker.record_failure()
         opened = await service.client.get("/readyz")
         scraped = parse((await service.client.get("/metrics")).text)
     assert closed.status_code == 200
-    assert closed.json()["checks"]["provider_circuit"]["state"] == "closed"
-    assert opened.status_code == 503
-    assert opened.json()["checks"]["provider_circuit"] == {
-        "status": "down",
-        "error": "CircuitOpen",
-        "seconds": opened.json()["checks"]["provider_circuit"]["seconds"],
+    assert closed.json()["checks"]["providers"]["providers"] == {
+        "fake": {"accepting": True, "state": "closed", "retryAfter": 0.0}
     }
+    assert opened.status_code == 503
+    down = opened.json()["checks"]["providers"]
+    assert (down["status"], down["error"], down["default"]) == (
+        "down",
+        "NoProviderAccepting",
+        "fake",
+    )
+    assert down["providers"]["fake"]["state"] == "open"
+    assert down["providers"]["fake"]["retryAfter"] > 0
     assert_matches_openapi("GET", "/readyz", opened)
-    assert scraped.get("media_provider_circuit_state", provider="mux", state="open") == 1
-    assert scraped.get("media_provider_circuit_state", provider="mux", state="closed") == 0
-    assert scraped.get("media_provider_circuit_opened") == 1
+    assert scraped.get("media_provider_circuit_state", provider="fake", state="open") == 1
+    assert scraped.get("media_provider_circuit_state", provider="fake", state="closed") == 0
+    assert scraped.get("media_provider_circuit_opened", provider="fake") == 1

@@ -131,7 +131,7 @@ async def test_a_failed_request_frees_its_key_for_the_retry(tmp_path: Path) -> N
     settings = service_settings(tmp_path)
     container = build_container(settings)
     provider = ScriptedVideoProvider(name="fake", create_error=ProviderUnavailable("down"))
-    container.provider.override(providers.Object(provider))
+    container.embedded_provider.override(providers.Object(provider))
     async with running_service(settings, container) as service:
         failed = await create(service, "retry-me")
         assert failed.status_code == 503

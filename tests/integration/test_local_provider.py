@@ -161,7 +161,7 @@ async def slowed_worker(
 
 
 async def _provider(service: RunningService) -> LocalVideoProvider:
-    provider: LocalVideoProvider = await resolve(service.container.provider)
+    provider: LocalVideoProvider = await resolve(service.container.embedded_provider)
     return provider
 
 

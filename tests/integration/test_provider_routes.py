@@ -69,9 +69,9 @@ async def test_fake_routes_resolve_the_one_provider_the_service_uses(tmp_path: P
         clock=SystemClock(),
         auto_deliver=False,
     )
-    container.provider.override(providers.Object(fake))
+    container.embedded_provider.override(providers.Object(fake))
     async with running_service(settings, container) as service:
-        assert await resolve(container.provider) is fake
+        assert await resolve(container.embedded_provider) is fake
         created = await service.create(fileSize=4)
         assert created.status_code == 201, created.text
         url = created.json()["uploadUrl"]

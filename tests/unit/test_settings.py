@@ -104,3 +104,9 @@ def test_local_settings_are_read_and_checked() -> None:
     assert "LOCAL_WORKERS" in problems
     assert "LOCAL_LADDER" in problems
     assert "memory://" in problems
+
+
+def test_local_and_fake_are_not_listed_together() -> None:
+    """Both report through the normalized route, which acts for one provider."""
+    with pytest.raises(SettingsError, match="local or fake, not both"):
+        load_settings({"MEDIA_PROVIDERS": "local,fake"})

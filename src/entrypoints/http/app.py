@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from entrypoints.container import Container, close_provider, resolve, running
+from entrypoints.container import Container, close_providers, resolve, running
 from entrypoints.http import routes
 from entrypoints.http.auth import Authenticator
 from entrypoints.http.keys import (
@@ -68,15 +68,16 @@ def create_app(
             app[SERVICE] = await resolve(container.service)
             app[VERIFIERS] = await resolve(container.verifiers)
             app[AUTHENTICATOR] = authenticator or await resolve(container.authenticator)
-            provider = await resolve(container.provider)
+            video_providers = await resolve(container.video_providers)
             watch_dependencies(
                 app,
                 repository=await resolve(container.repository),
                 redis_client=await resolve(container.redis_client),
-                breaker=container.provider_breaker(),
+                providers=video_providers,
+                breakers=container.provider_breakers(),
             )
             yield
-            await close_provider(provider)
+            await close_providers(video_providers)
 
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(_webhook_endpoint)

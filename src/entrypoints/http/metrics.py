@@ -28,9 +28,11 @@ media_reconciler_run_seconds                histogram
 media_reconciler_checked_total              counter    stale uploads claimed
 media_reconciler_fixes_total                counter    change (applied | expired | abandoned)
 media_reconciler_upload_errors_total        counter    uploads left for a later pass
+media_reconciler_unconfigured_total         counter    uploads skipped: provider not configured
 media_reconciler_last_success_timestamp_seconds  gauge
 media_provider_circuit_state                gauge      provider, state (closed | open | half_open)
-media_provider_circuit_opened               gauge      times the circuit opened
+media_provider_circuit_opened               gauge      provider: times the circuit opened
+media_provider_failovers_total              counter    from, to: new uploads failed over
 media_errors_reported_total                 counter    where (request, event subscriber, ...)
 media_http_requests_total                   counter    route, method, status
 media_http_request_seconds                  histogram  route, method
@@ -65,6 +67,7 @@ from media_core.events import (
     DomainEvent,
     UploadDeleted,
     UploadFailed,
+    UploadFailedOver,
     UploadProcessing,
     UploadProgressed,
     UploadReady,
@@ -201,6 +204,11 @@ class ReconcilerMetrics:
             "Uploads a pass could not check (provider or store failed); retried later.",
             registry=registry,
         )
+        self.unconfigured = Counter(
+            "media_reconciler_unconfigured",
+            "Stale uploads left alone because their provider is no longer configured.",
+            registry=registry,
+        )
         self.last_success = Gauge(
             "media_reconciler_last_success_timestamp_seconds",
             "Unix time of the last reconciler pass that completed.",
@@ -220,6 +228,7 @@ class ReconcilerMetrics:
         self.fixes.labels("expired").inc(report.expired)
         self.fixes.labels("abandoned").inc(report.abandoned)
         self.upload_errors.inc(report.errors)
+        self.unconfigured.inc(report.unconfigured)
         self.last_success.set_to_current_time()
 
     def record_failure(self, *, seconds: float) -> None:
@@ -237,31 +246,35 @@ class BreakerLike(Protocol):
 
 
 class CircuitCollector(Collector):
-    """``media_provider_circuit_state{provider,state}``: 1 for the current state, 0 for others."""
+    """``media_provider_circuit_state{provider,state}`` (1 for the current state, 0 for the
+    others) and ``media_provider_circuit_opened{provider}``, for every provider's breaker."""
 
     STATES = ("closed", "open", "half_open")
 
     def __init__(self) -> None:
-        self.breaker: BreakerLike | None = None
+        self.breakers: tuple[BreakerLike, ...] = ()
 
     def collect(self) -> Iterable[Metric]:
-        """The breaker's state now, if there is a breaker."""
-        if self.breaker is None:
+        """The breakers' states now, if there are breakers."""
+        if not self.breakers:
             return
-        snapshot = self.breaker.snapshot()
-        family = GaugeMetricFamily(
+        snapshots = [breaker.snapshot() for breaker in self.breakers]
+        state = GaugeMetricFamily(
             "media_provider_circuit_state",
             "The provider circuit breaker's state (1 = current).",
             labels=["provider", "state"],
         )
-        for state in self.STATES:
-            family.add_metric([snapshot.provider, state], 1 if snapshot.state.value == state else 0)
-        yield family
-        yield GaugeMetricFamily(
+        opened = GaugeMetricFamily(
             "media_provider_circuit_opened",
             "How many times the provider circuit opened since the process started.",
-            value=snapshot.opened_count,
+            labels=["provider"],
         )
+        for snapshot in snapshots:
+            for name in self.STATES:
+                state.add_metric([snapshot.provider, name], int(snapshot.state.value == name))
+            opened.add_metric([snapshot.provider], snapshot.opened_count)
+        yield state
+        yield opened
 
     def describe(self) -> Iterable[Metric]:
         """Nothing up front: there may be no breaker."""
@@ -339,6 +352,11 @@ class ServiceMetrics:
             ["route", "method"],
             buckets=CALL_BUCKETS,
         )
+        self.failovers = counter(
+            "media_provider_failovers",
+            "New uploads that went to another provider than the preferred one (it was down).",
+            ["from", "to"],
+        )
         self.errors_reported = counter(
             "media_errors_reported",
             "Unexpected exceptions reported, by where they happened.",
@@ -378,6 +396,8 @@ class ServiceMetrics:
             self.upload_failures.labels(provider, code).inc()
         elif isinstance(event, UploadDeleted):
             self.uploads_deleted.labels(provider).inc()
+        elif isinstance(event, UploadFailedOver):
+            self.failovers.labels(event.from_provider, provider).inc()
 
     def provider_observer(self, provider: str) -> Callable[[str, str, float], None]:
         """An ``HttpPolicy.on_attempt`` callback for ``provider``."""

@@ -15,6 +15,7 @@ from entrypoints.http.pipeline import ObservedRoutes
 from entrypoints.http.problems import problem_response
 from media_core import errors
 from media_core.ports import StorageStatistics
+from media_core.providers import ProviderSet
 
 log = logging.getLogger("entrypoints.http.readiness")
 
@@ -42,7 +43,7 @@ async def _run_check(check: ReadinessCheck) -> dict[str, Any]:
         result = {"status": "down", "error": exc.code}
     except Exception as exc:
         log.warning("readiness check failed: %s: %s", type(exc).__name__, exc)
-        result = {"status": "down", "error": type(exc).__name__}
+        result = {"status": "down", "error": type(exc).__name__, **getattr(exc, "details", {})}
     else:
         result = {"status": "ok", **(details or {})}
     result["seconds"] = round(time.perf_counter() - started, 6)
@@ -77,21 +78,24 @@ def watch_dependencies(
     *,
     repository: object,
     redis_client: object | None,
-    breaker: BreakerLike | None = None,
+    providers: ProviderSet | None = None,
+    breakers: Mapping[str, BreakerLike] | None = None,
 ) -> None:
     """Read storage figures from ``repository``; make ``/readyz`` check the dependencies.
 
     Called once the container's resources are up: the database (a repository without ``ping``,
-    such as a host's own, has no check), Redis when configured, and the provider's circuit
-    breaker when there is one (an OPEN circuit is not ready: requests would answer 503).
+    such as a host's own, has no check), Redis when configured, and the providers (each one's
+    circuit breaker is reported; not ready only when no provider can take a new upload, since
+    then creates would answer 503).
     """
     metrics = app.get(METRICS)
     if metrics is not None and hasattr(repository, "storage_tallies"):
         metrics.storage.bind(cast(StorageStatistics, repository))
-    if breaker is not None:
-        if metrics is not None:
-            metrics.circuit.breaker = breaker
-        add_readiness_check(app, "provider_circuit", _circuit_check(breaker))
+    breakers = dict(breakers or {})
+    if metrics is not None:
+        metrics.circuit.breakers = tuple(breakers.values())
+    if providers is not None:
+        add_readiness_check(app, "providers", _providers_check(providers, breakers))
     ping = getattr(repository, "ping", None)
     if ping is not None:
 
@@ -117,15 +121,29 @@ def add_operator_routes(app: web.Application) -> None:
         routes.add_get("/metrics", metrics_endpoint)
 
 
-class CircuitOpen(Exception):
-    """The provider circuit is open (a readiness failure, named by this class)."""
+class NoProviderAccepting(Exception):
+    """No configured provider can take a new upload (a readiness failure, named by this class);
+    ``details`` is the providers' report, shown with the failure."""
+
+    def __init__(self, details: Mapping[str, Any]) -> None:
+        super().__init__("no provider is taking new uploads")
+        self.details = details
 
 
-def _circuit_check(breaker: BreakerLike) -> ReadinessCheck:
+def _providers_check(providers: ProviderSet, breakers: Mapping[str, BreakerLike]) -> ReadinessCheck:
     async def check() -> Mapping[str, Any]:
-        snapshot = breaker.snapshot()
-        if snapshot.state.value == "open":
-            raise CircuitOpen(f"retry after {snapshot.retry_after:.0f}s")
-        return {"state": snapshot.state.value, "provider": snapshot.provider}
+        report: dict[str, dict[str, Any]] = {}
+        for name in providers.names:
+            entry: dict[str, Any] = {"accepting": providers.accepting(name), "state": "closed"}
+            breaker = breakers.get(name)
+            if breaker is not None:
+                snapshot = breaker.snapshot()
+                entry["state"] = snapshot.state.value
+                entry["retryAfter"] = round(snapshot.retry_after, 3)
+            report[name] = entry
+        details = {"default": providers.default.name, "providers": report}
+        if not any(entry["accepting"] for entry in report.values()):
+            raise NoProviderAccepting(details)
+        return details
 
     return check

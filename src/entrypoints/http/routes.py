@@ -108,7 +108,8 @@ async def create_upload(request: web.Request) -> web.Response:
         headers["RateLimit-Reset"] = str(math.ceil(rate.reset_after))
     if slot.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return json_response(created_json(slot.upload, slot.ticket), status=201, headers=headers)
+    created = created_json(slot.upload, slot.ticket, slot.failover)
+    return json_response(created, status=201, headers=headers)
 
 
 @frozen

@@ -23,6 +23,7 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from media_core.model import MediaUpload, Page, Visibility
 from media_core.ports import DirectUploadTicket, Playback
+from media_core.providers import Failover
 
 T = TypeVar("T")
 
@@ -168,8 +169,11 @@ def upload_json(upload: MediaUpload) -> dict[str, Any]:
     }
 
 
-def created_json(upload: MediaUpload, ticket: DirectUploadTicket) -> dict[str, Any]:
-    """The create route's body: the seed's three fields, our id, and how to upload."""
+def created_json(
+    upload: MediaUpload, ticket: DirectUploadTicket, failover: Failover | None = None
+) -> dict[str, Any]:
+    """The create route's body: the seed's three fields, our id, how to upload, and which
+    provider holds the upload (with the failover that brought it there, if one did)."""
     return {
         "id": upload.id,
         "uploadUrl": ticket.url,
@@ -183,6 +187,10 @@ def created_json(upload: MediaUpload, ticket: DirectUploadTicket) -> dict[str, A
             "expiresAt": _iso(ticket.expires_at),
             "chunkSize": ticket.chunk_size,
         },
+        "provider": upload.provider,
+        "failover": (
+            {"from": failover.from_provider, "reason": failover.reason} if failover else None
+        ),
     }
 
 
