@@ -40,6 +40,7 @@ from media_core.errors import RepositoryUnavailable
 from media_core.events import DomainEvent, UploadFailed, UploadProcessing, UploadReady
 from media_core.model import FailureCode, UploadStatus
 from media_core.ports import StorageTally
+from media_core.reconcile import ReconcileReport
 from tests.support.repositories import T0, make_upload
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXBhcnQ"
@@ -376,13 +377,11 @@ async def test_storage_figures_are_cached_for_the_ttl() -> None:
 
 
 def test_reconciler_reports_are_counted() -> None:
-    """A report moves runs, checked, fixes by change and errors; a failure counts as error."""
-
-    class Report:
-        claimed, applied, expired, abandoned, errors = 7, 3, 2, 1, 1
-
+    """A report moves runs, checked, fixes by change, errors and uploads left alone; a failure
+    counts as error."""
+    report = ReconcileReport(claimed=7, applied=3, expired=2, abandoned=1, errors=1, unconfigured=4)
     metrics = ServiceMetrics()
-    metrics.reconciler.record_report(Report(), seconds=1.5)
+    metrics.reconciler.record_report(report, seconds=1.5)
     metrics.reconciler.record_failure(seconds=0.2)
     got = samples(metrics)
     assert got[("media_reconciler_runs_total", frozenset({("outcome", "ok")}))] == 1
@@ -391,6 +390,7 @@ def test_reconciler_reports_are_counted() -> None:
     for change, count in (("applied", 3), ("expired", 2), ("abandoned", 1)):
         assert got[("media_reconciler_fixes_total", frozenset({("change", change)}))] == count
     assert got[("media_reconciler_upload_errors_total", frozenset())] == 1
+    assert got[("media_reconciler_unconfigured_total", frozenset())] == 4
     assert got[("media_reconciler_run_seconds_count", frozenset())] == 2
     assert got[("media_reconciler_last_success_timestamp_seconds", frozenset())] > 0
 
