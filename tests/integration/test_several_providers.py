@@ -246,6 +246,15 @@ async def test_two_providers_each_serve_their_own_uploads(
             await service.client.delete(f"/api/v1/media/{mux_id}", headers=service.auth("alice"))
         ).status_code == 204
         assert recorder.requests == [*before, ("DELETE", "/video/v1/assets/asset1")]
+        # A Mux upload's cancel goes to Mux (Prism hands out the same upload id again, free now).
+        again = (await service.create(fileSize=BIG)).json()
+        assert again["provider"] == "mux"
+        recorder.requests.clear()
+        cancelled = await service.client.post(
+            f"/api/v1/media/{again['id']}/cancel", headers=service.auth("alice")
+        )
+        assert cancelled.json()["status"] == "failed"
+        assert recorder.requests == [("PUT", f"/video/v1/uploads/{PRISM_UPLOAD_ID}/cancel")]
 
 
 async def test_a_changed_default_keeps_old_uploads_on_their_provider(
