@@ -179,11 +179,6 @@ class Settings:
         return self.providers[0]
 
     @property
-    def only_fake(self) -> bool:
-        """True when the fake is the only provider (the embedded default on a laptop)."""
-        return self.providers == ("fake",)
-
-    @property
     def base_url(self) -> str:
         """The public base URL, without a trailing slash."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -71,12 +71,12 @@ def test_bad_provider_lists_are_refused(env: dict[str, str], expected: str) -> N
 
 
 def test_the_fake_beside_a_real_provider_needs_real_credentials() -> None:
-    """Development tokens exist only when the fake is alone."""
+    """Development tokens exist only when every provider is embedded (local, fake)."""
     with pytest.raises(SettingsError) as raised:
         load_settings({"MEDIA_PROVIDERS": "fake,mux", **MUX})
     assert "AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with mux" in str(raised.value)
-    assert load_settings({"MEDIA_PROVIDERS": "fake,mux", **MUX, **JWT}).only_fake is False
-    assert load_settings({"MEDIA_PROVIDERS": "fake"}).only_fake is True
+    assert load_settings({"MEDIA_PROVIDERS": "fake,mux", **MUX, **JWT}).embedded is False
+    assert load_settings({"MEDIA_PROVIDERS": "fake"}).embedded is True
 
 
 def test_local_settings_are_read_and_checked() -> None:
