@@ -725,16 +725,14 @@ def webhook_signing_secret(settings: Settings, sender: str) -> str | None:
     return None
 
 
-async def check_provider_credentials(container: Container) -> str | None:
-    """One cheap authenticated read at the configured real provider; None for the fake.
+async def check_provider_credentials(container: Container, name: str) -> None:
+    """One cheap authenticated read at the configured provider ``name`` (mux or cloudflare).
 
     Raises ``ProviderRejected`` (credentials refused) or ``ProviderUnavailable``.
     """
-    provider = await resolve(container.provider)
+    provider = (await resolve(container.video_providers)).named(name)
     if isinstance(provider, MuxVideoProvider | CloudflareStreamVideoProvider):
         await provider.check_credentials()
-        return str(provider.name)
-    return None
 
 
 async def ping_redis(container: Container) -> bool | None:

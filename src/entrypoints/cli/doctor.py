@@ -16,6 +16,7 @@ from attrs import frozen
 
 from entrypoints.cli._common import Commands, Exit, redact_url, running
 from entrypoints.container import (
+    Container,
     check_provider_credentials,
     database_schema,
     development_secrets_path,
@@ -136,28 +137,30 @@ async def _services(settings: Settings) -> list[Check]:
                 checks.append(Check("redis", True, f"{shown} answers PING"))
         else:
             checks.append(Check("redis", True, "not configured (rate limits kept in memory)"))
-        try:
-            name = await check_provider_credentials(container)
-        except MediaCoreError as exc:
-            variables = {
-                "mux": "MUX_TOKEN_ID and MUX_TOKEN_SECRET",
-                "cloudflare": "CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN",
-            }.get(settings.provider, "the provider's credentials")
-            checks.append(
-                Check(
-                    f"{settings.provider} credentials",
-                    False,
-                    f"refused or unreachable: {exc}",
-                    f"check {variables} (and the provider's base URL)",
-                )
-            )
-        else:
-            if name is None:
-                embedded = ", ".join(settings.providers)
-                checks.append(Check("provider", True, f"{embedded} (no credentials needed)"))
-            else:
-                checks.append(Check(f"{name} credentials", True, "accepted by one read call"))
+        real = [name for name in settings.providers if name in ("mux", "cloudflare")]
+        if not real:
+            embedded = ", ".join(settings.providers)
+            checks.append(Check("provider", True, f"{embedded} (no credentials needed)"))
+        for name in real:
+            checks.append(await _credentials(container, name))
     return checks
+
+
+async def _credentials(container: Container, name: str) -> Check:
+    try:
+        await check_provider_credentials(container, name)
+    except MediaCoreError as exc:
+        variables = {
+            "mux": "MUX_TOKEN_ID and MUX_TOKEN_SECRET",
+            "cloudflare": "CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN",
+        }[name]
+        return Check(
+            f"{name} credentials",
+            False,
+            f"refused or unreachable: {exc}",
+            f"check {variables} (and the provider's base URL)",
+        )
+    return Check(f"{name} credentials", True, "accepted by one read call")
 
 
 def _secrets(settings: Settings) -> list[Check]:
