@@ -1,0 +1,328 @@
+"""The local provider's processing engine against the ffmpeg CLI doing the same HLS ladder.
+
+One generated 1080p30 source with motion and sound (cached in the temp dir) is processed to the
+default ladder by :func:`adapters.providers.local.hls.transcode_hls` (in a child process, so its
+peak RSS is its own) and by one ``ffmpeg`` command with the same settings: one decode, ``split``
+into every rendition, bicubic scaling, libx264 with the same preset, CRF, maxrate/bufsize, GOP and
+forced keyframes, AAC per rendition, the same thread count, MPEG-TS segments through the HLS muxer.
+The two contenders alternate (engine, ffmpeg, engine, ffmpeg, ...) so drift on a shared machine
+hits both. Also measured: the engine's work on a 10 s clip (probe, representative thumbnail, HLS),
+and where its time goes (decode alone, decode and scale, everything).
+
+    python benchmarks/processing.py [--seconds 30] [--rounds 2] [--preset veryfast] [--threads 0]
+
+Writes the "Processing (local provider)" section of docs/benchmarks.md (``--output``), keeping the
+rest of the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import av
+from av.video.reformatter import Interpolation, VideoReformatter
+
+from adapters.providers.local.hls import DEFAULT_CRF, DEFAULT_PRESET, transcode_hls
+from adapters.providers.local.ladder import Rendition, choose_ladder
+from adapters.providers.local.probe import probe
+from adapters.providers.local.thumbnails import render_thumbnail
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADING = "## Processing (local provider)"
+SEGMENT_SECONDS = 4.0
+CACHE = Path(tempfile.gettempdir()) / "media-core-bench"
+
+
+@dataclass
+class Run:
+    """One timed process: wall seconds and peak RSS (MiB)."""
+
+    who: str
+    seconds: float
+    rss_mib: float
+
+
+def make_source(seconds: int, width: int = 1920, height: int = 1080, fps: int = 30) -> Path:
+    """A cached H.264/AAC MP4: a moving test pattern with film-like grain, and a tone."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"source-{height}p{fps}-{seconds}s.mp4"
+    if path.exists():
+        return path
+    partial = path.with_suffix(".partial.mp4")
+    video = f"testsrc2=size={width}x{height}:rate={fps},noise=alls=10:allf=t"
+    audio = "sine=frequency=440:sample_rate=48000,aformat=channel_layouts=stereo"
+    subprocess.run(
+        [
+            *("ffmpeg", "-hide_banner", "-loglevel", "error", "-y"),
+            *("-f", "lavfi", "-i", video, "-f", "lavfi", "-i", audio, "-t", str(seconds)),
+            *("-c:v", "libx264", "-preset", "fast", "-crf", "20", "-pix_fmt", "yuv420p"),
+            *("-c:a", "aac", "-b:a", "160k", "-shortest", str(partial)),
+        ],
+        check=True,
+    )
+    partial.rename(path)
+    return path
+
+
+def ffmpeg_command(
+    source: Path,
+    out_dir: Path,
+    ladder: tuple[Rendition, ...],
+    preset: str,
+    threads: int,
+    audio: bool,
+) -> list[str]:
+    """One ffmpeg run doing what transcode_hls does: one decode, split, an HLS output per rung."""
+    fps = float(probe(source).frame_rate)
+    gop = str(max(1, round(SEGMENT_SECONDS * fps)))
+    labels = [f"[s{index}]" for index in range(len(ladder))]
+    graph = f"[0:v]split={len(ladder)}{''.join(labels)}"
+    for index, rendition in enumerate(ladder):
+        graph += (
+            f";{labels[index]}scale={rendition.width}:{rendition.height}:flags=bicubic,"
+            f"format=yuv420p[o{index}]"
+        )
+    command = [
+        *("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostats", "-y"),
+        *("-threads", str(threads), "-i", str(source), "-filter_complex", graph),
+    ]
+    for index, rendition in enumerate(ladder):
+        folder = out_dir / rendition.name
+        folder.mkdir(parents=True, exist_ok=True)
+        command += [
+            *("-map", f"[o{index}]", "-c:v", "libx264", "-preset", preset),
+            *("-crf", str(DEFAULT_CRF), "-maxrate", str(rendition.video_bitrate)),
+            *("-bufsize", str(2 * rendition.video_bitrate), "-g", gop, "-keyint_min", gop),
+            *("-sc_threshold", "0", "-forced-idr", "1", "-threads", str(threads)),
+            *("-force_key_frames", f"expr:gte(t,n_forced*{SEGMENT_SECONDS:g})"),
+        ]
+        if audio:
+            command += [
+                *("-map", "0:a:0", "-c:a", "aac", "-b:a", str(rendition.audio_bitrate)),
+                *("-ar", "48000", "-ac", "2"),
+            ]
+        command += [
+            *("-f", "hls", "-hls_time", f"{SEGMENT_SECONDS:g}", "-hls_playlist_type", "vod"),
+            *("-hls_list_size", "0", "-hls_segment_type", "mpegts", "-start_number", "0"),
+            *("-hls_segment_filename", str(folder / "segment_%05d.ts"), str(folder / "index.m3u8")),
+        ]
+    return command
+
+
+def timed(who: str, command: list[str]) -> tuple[Run, str]:
+    """Run ``command`` as a child; its wall time and its own peak RSS (wait4)."""
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"{who} failed ({child.returncode}): {' '.join(command)}")
+    return Run(who, seconds, usage.ru_maxrss / 1024), output
+
+
+def engine_command(source: Path, out_dir: Path, stage: str, preset: str, threads: int) -> list[str]:
+    """This script as a child doing one ``stage`` of the engine's work."""
+    return [
+        *(sys.executable, __file__, "--child", stage, "--source", str(source)),
+        *("--out", str(out_dir), "--preset", preset, "--threads", str(threads)),
+    ]
+
+
+def child(stage: str, source: Path, out_dir: Path, preset: str, threads: int) -> None:
+    """The engine's side: ``hls`` (the ladder), ``ready`` (probe, thumbnail, ladder), or the
+    partial pipelines ``decode`` and ``scale`` that show where the time goes."""
+    facts = probe(source)
+    ladder = choose_ladder(facts)
+    started = time.perf_counter()
+    if stage in ("hls", "ready"):
+        if stage == "ready":
+            render_thumbnail(source, time=None, width=None, image_format="jpeg")
+        transcode_hls(
+            source, out_dir, ladder, segment_seconds=SEGMENT_SECONDS, threads=threads, preset=preset
+        )
+    else:
+        _decode_and_scale(source, ladder, threads, scale=stage == "scale")
+    print(json.dumps({"seconds": time.perf_counter() - started}))
+
+
+def _decode_and_scale(
+    source: Path, ladder: tuple[Rendition, ...], threads: int, *, scale: bool
+) -> None:
+    scalers = [VideoReformatter() for _ in ladder]
+    with av.open(str(source)) as container:
+        video = container.streams.video[0]
+        video.thread_type = "AUTO"
+        video.codec_context.thread_count = threads
+        streams: list[Any] = [video, *container.streams.audio[:1]]
+        for packet in container.demux(streams):
+            for frame in packet.decode():
+                if scale and isinstance(frame, av.VideoFrame):
+                    for scaler, rendition in zip(scalers, ladder, strict=True):
+                        scaler.reformat(
+                            frame,
+                            width=rendition.width,
+                            height=rendition.height,
+                            format="yuv420p",
+                            interpolation=Interpolation.BICUBIC,
+                            threads=threads,
+                        )
+
+
+def measure(args: argparse.Namespace) -> str:
+    """All the runs; the markdown section."""
+    source = make_source(args.seconds)
+    clip = make_source(10)
+    facts = probe(source)
+    ladder = choose_ladder(facts)
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="media-bench-hls-") as tmp:
+        work = Path(tmp)
+        for round_number in range(args.rounds):
+            for who in ("engine", "ffmpeg"):
+                out = work / f"{who}-{round_number}"
+                if who == "engine":
+                    command = engine_command(source, out, "hls", args.preset, args.threads)
+                else:
+                    command = ffmpeg_command(
+                        source,
+                        out,
+                        ladder,
+                        preset=args.preset,
+                        threads=args.threads,
+                        audio=facts.has_audio,
+                    )
+                run, _ = timed(who, command)
+                runs.append(run)
+                print(f"  {who}: {run.seconds:.1f} s, peak RSS {run.rss_mib:.0f} MiB", flush=True)
+                shutil.rmtree(out)
+        ready, _ = timed(
+            "ready", engine_command(clip, work / "clip", "ready", args.preset, args.threads)
+        )
+        stages = {}
+        for stage in ("decode", "scale"):
+            stages[stage], _ = timed(
+                stage, engine_command(source, work / stage, stage, args.preset, args.threads)
+            )
+        ffmpeg_decode, _ = timed(
+            "ffmpeg-decode",
+            [
+                *("ffmpeg", "-hide_banner", "-loglevel", "error", "-threads", str(args.threads)),
+                *("-i", str(source), "-f", "null", "-"),
+            ],
+        )
+    return section(args, facts.duration, ladder, runs, ready, stages, ffmpeg_decode)
+
+
+def section(
+    args: argparse.Namespace,
+    duration: float,
+    ladder: tuple[Rendition, ...],
+    runs: list[Run],
+    ready: Run,
+    stages: dict[str, Run],
+    ffmpeg_decode: Run,
+) -> str:
+    """The markdown of the benchmark's section."""
+    engine = [run for run in runs if run.who == "engine"]
+    ffmpeg = [run for run in runs if run.who == "ffmpeg"]
+    engine_s = statistics.median(run.seconds for run in engine)
+    ffmpeg_s = statistics.median(run.seconds for run in ffmpeg)
+    version = subprocess.run(
+        ["ffmpeg", "-version"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[0]
+    rungs = ", ".join(
+        f"{r.name} {r.width}x{r.height} {r.video_bitrate // 1000} kb/s" for r in ladder
+    )
+    full = engine_s
+    cpu = platform.processor() or platform.machine()
+    lines = [
+        HEADING,
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python benchmarks/processing.py` "
+        f"(`nox -s bench`) on {os.cpu_count()} cores ({cpu}), shared with other work. "
+        f"Source: a generated {duration:.0f} s 1080p30 H.264 clip "
+        "(moving test pattern with grain) with AAC stereo. Ladder: "
+        f"{rungs}; libx264 preset `{args.preset}`, CRF {DEFAULT_CRF} capped at each rung's "
+        f"bitrate, {SEGMENT_SECONDS:g} s segments with aligned keyframes, AAC per rendition, "
+        f"threads {args.threads} (0: FFmpeg's choice). PyAV {av.__version__} "
+        f"(FFmpeg {'.'.join(map(str, av.library_versions['libavcodec']))} libavcodec) against "
+        f"`{version}` doing the same in one command (one decode, `split`, the same encoder "
+        "settings). Runs alternate, engine first; each row is one run.",
+        "",
+        "| run | engine s | ffmpeg s | engine peak RSS MiB | ffmpeg peak RSS MiB |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for index, (mine, theirs) in enumerate(zip(engine, ffmpeg, strict=True), start=1):
+        lines.append(
+            f"| {index} | {mine.seconds:.1f} | {theirs.seconds:.1f} | {mine.rss_mib:.0f} "
+            f"| {theirs.rss_mib:.0f} |"
+        )
+    lines += [
+        "",
+        f"- throughput of the engine / ffmpeg (medians): **{ffmpeg_s / engine_s:.2f}**",
+        f"- real-time factor of the engine (source seconds per second): "
+        f"**{duration / engine_s:.2f}** (ffmpeg {duration / ffmpeg_s:.2f})",
+        f"- engine peak RSS: **{max(run.rss_mib for run in engine):.0f} MiB**",
+        f"- a 10 s clip, probe + representative thumbnail + HLS ladder (the worker's part of "
+        f"upload-complete → READY): **{ready.seconds:.1f} s**",
+        f"- where the engine's time goes (one run each): decode alone "
+        f"{stages['decode'].seconds:.1f} s (ffmpeg CLI decode {ffmpeg_decode.seconds:.1f} s), "
+        f"decode + scaling to every rung {stages['scale'].seconds:.1f} s, everything "
+        f"{full:.1f} s (the rest is x264 and AAC encoding and muxing)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(output: Path, text: str) -> None:
+    """Replace (or append) this benchmark's section of ``output``, keeping the others."""
+    old = output.read_text() if output.exists() else "# Benchmarks\n"
+    start = old.find(HEADING)
+    if start < 0:
+        new = old.rstrip("\n") + "\n\n" + text
+    else:
+        end = old.find("\n## ", start + len(HEADING))
+        rest = "" if end < 0 else old[end + 1 :]
+        new = old[:start] + text + ("\n" + rest if rest else "")
+    output.write_text(new)
+
+
+def main() -> None:
+    """Parse the options; run the benchmark (or be its child)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=30, help="length of the 1080p source")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each contender")
+    parser.add_argument("--preset", default=DEFAULT_PRESET)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--child", choices=["hls", "ready", "decode", "scale"])
+    parser.add_argument("--source", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.source, args.out, args.preset, args.threads)
+        return
+    if not shutil.which("ffmpeg"):
+        raise SystemExit("ffmpeg is not installed (Debian: apt-get install ffmpeg)")
+    text = measure(args)
+    write_section(Path(args.output), text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
