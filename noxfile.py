@@ -89,7 +89,8 @@ def serve(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Service against the bare floor on SQLite and PostgreSQL; writes docs/benchmarks.md.
+    """Service against the bare floor on SQLite and PostgreSQL, and the local provider's
+    processing against the ffmpeg CLI; writes docs/benchmarks.md.
 
     Needs wrk (Debian: ``apt-get install wrk``), a PostgreSQL server where it may create
     databases (``BENCH_POSTGRES_URL``) and Node.js for the Express receiver it compares with
@@ -97,3 +98,9 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", ".", "httpx")
     session.run("python", "benchmarks/run.py", *session.posargs)
+    if shutil.which("ffmpeg"):
+        # the local provider's engine against the ffmpeg CLI (Debian: apt-get install ffmpeg)
+        rounds = "1" if "--quick" in session.posargs else "2"
+        session.run("python", "benchmarks/processing.py", "--rounds", rounds)
+    else:
+        session.warn("ffmpeg not found: the processing benchmark is skipped")

@@ -42,38 +42,59 @@ from adapters.providers.local.thumbnails import render_thumbnail
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADING = "## Processing (local provider)"
+HISTORY_HEADING = "## History"
+"""The section benchmarks/run.py keeps last."""
 SEGMENT_SECONDS = 4.0
 CACHE = Path(tempfile.gettempdir()) / "media-core-bench"
 
 
 @dataclass
 class Run:
-    """One timed process: wall seconds and peak RSS (MiB)."""
+    """One timed process: wall seconds, CPU seconds (user + system, all threads), peak RSS."""
 
     who: str
     seconds: float
+    cpu_seconds: float
     rss_mib: float
 
 
 def make_source(seconds: int, width: int = 1920, height: int = 1080, fps: int = 30) -> Path:
-    """A cached H.264/AAC MP4: a moving test pattern with film-like grain, and a tone."""
+    """A cached H.264/AAC MP4 at a phone's bitrate: a moving test pattern with light grain (so
+    motion search and residuals are not trivially cheap), and a tone."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"source-{height}p{fps}-{seconds}s.mp4"
+    path = CACHE / f"source-v2-{height}p{fps}-{seconds}s.mp4"
     if path.exists():
         return path
     partial = path.with_suffix(".partial.mp4")
-    video = f"testsrc2=size={width}x{height}:rate={fps},noise=alls=10:allf=t"
+    video = f"testsrc2=size={width}x{height}:rate={fps},noise=alls=6:allf=t"
     audio = "sine=frequency=440:sample_rate=48000,aformat=channel_layouts=stereo"
     subprocess.run(
         [
             *("ffmpeg", "-hide_banner", "-loglevel", "error", "-y"),
             *("-f", "lavfi", "-i", video, "-f", "lavfi", "-i", audio, "-t", str(seconds)),
-            *("-c:v", "libx264", "-preset", "fast", "-crf", "20", "-pix_fmt", "yuv420p"),
+            *("-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"),
+            *("-maxrate", "15M", "-bufsize", "30M"),
             *("-c:a", "aac", "-b:a", "160k", "-shortest", str(partial)),
         ],
         check=True,
     )
     partial.rename(path)
+    return path
+
+
+def make_clip(source: Path, seconds: int) -> Path:
+    """The first ``seconds`` of ``source`` (streams copied), cached beside it."""
+    path = source.with_name(f"{source.stem}-first-{seconds}s.mp4")
+    if not path.exists():
+        partial = path.with_suffix(".partial.mp4")
+        subprocess.run(
+            [
+                *("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source)),
+                *("-t", str(seconds), "-c", "copy", str(partial)),
+            ],
+            check=True,
+        )
+        partial.rename(path)
     return path
 
 
@@ -133,7 +154,8 @@ def timed(who: str, command: list[str]) -> tuple[Run, str]:
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
         raise SystemExit(f"{who} failed ({child.returncode}): {' '.join(command)}")
-    return Run(who, seconds, usage.ru_maxrss / 1024), output
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(who, seconds, cpu, usage.ru_maxrss / 1024), output
 
 
 def engine_command(source: Path, out_dir: Path, stage: str, preset: str, threads: int) -> list[str]:
@@ -187,7 +209,8 @@ def _decode_and_scale(
 def measure(args: argparse.Namespace) -> str:
     """All the runs; the markdown section."""
     source = make_source(args.seconds)
-    clip = make_source(10)
+    clip = make_clip(source, 10)
+    load = os.getloadavg()[0]
     facts = probe(source)
     ladder = choose_ladder(facts)
     runs: list[Run] = []
@@ -209,7 +232,11 @@ def measure(args: argparse.Namespace) -> str:
                     )
                 run, _ = timed(who, command)
                 runs.append(run)
-                print(f"  {who}: {run.seconds:.1f} s, peak RSS {run.rss_mib:.0f} MiB", flush=True)
+                print(
+                    f"  {who}: {run.seconds:.1f} s wall, {run.cpu_seconds:.1f} s CPU, "
+                    f"peak RSS {run.rss_mib:.0f} MiB",
+                    flush=True,
+                )
                 shutil.rmtree(out)
         ready, _ = timed(
             "ready", engine_command(clip, work / "clip", "ready", args.preset, args.threads)
@@ -226,11 +253,12 @@ def measure(args: argparse.Namespace) -> str:
                 *("-i", str(source), "-f", "null", "-"),
             ],
         )
-    return section(args, facts.duration, ladder, runs, ready, stages, ffmpeg_decode)
+    return section(args, load, facts.duration, ladder, runs, ready, stages, ffmpeg_decode)
 
 
 def section(
     args: argparse.Namespace,
+    load: float,
     duration: float,
     ladder: tuple[Rendition, ...],
     runs: list[Run],
@@ -241,50 +269,63 @@ def section(
     """The markdown of the benchmark's section."""
     engine = [run for run in runs if run.who == "engine"]
     ffmpeg = [run for run in runs if run.who == "ffmpeg"]
-    engine_s = statistics.median(run.seconds for run in engine)
-    ffmpeg_s = statistics.median(run.seconds for run in ffmpeg)
+    wall = {
+        who: statistics.median(r.seconds for r in rs) for who, rs in (("e", engine), ("f", ffmpeg))
+    }
+    cpu = {
+        who: statistics.median(r.cpu_seconds for r in rs)
+        for who, rs in (("e", engine), ("f", ffmpeg))
+    }
+    cores = os.cpu_count() or 1
     version = subprocess.run(
         ["ffmpeg", "-version"], capture_output=True, text=True, check=True
     ).stdout.splitlines()[0]
     rungs = ", ".join(
         f"{r.name} {r.width}x{r.height} {r.video_bitrate // 1000} kb/s" for r in ladder
     )
-    full = engine_s
-    cpu = platform.processor() or platform.machine()
+    processor = platform.processor() or platform.machine()
     lines = [
         HEADING,
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python benchmarks/processing.py` "
-        f"(`nox -s bench`) on {os.cpu_count()} cores ({cpu}), shared with other work. "
-        f"Source: a generated {duration:.0f} s 1080p30 H.264 clip "
-        "(moving test pattern with grain) with AAC stereo. Ladder: "
+        f"(`nox -s bench`) on {cores} cores ({processor}), load average before the run "
+        f"{load:.1f}. Source: a generated {duration:.0f} s 1080p30 H.264 clip "
+        "(moving test pattern with light grain, 15 Mb/s at most) with AAC stereo. Ladder: "
         f"{rungs}; libx264 preset `{args.preset}`, CRF {DEFAULT_CRF} capped at each rung's "
         f"bitrate, {SEGMENT_SECONDS:g} s segments with aligned keyframes, AAC per rendition, "
         f"threads {args.threads} (0: FFmpeg's choice). PyAV {av.__version__} "
-        f"(FFmpeg {'.'.join(map(str, av.library_versions['libavcodec']))} libavcodec) against "
-        f"`{version}` doing the same in one command (one decode, `split`, the same encoder "
-        "settings). Runs alternate, engine first; each row is one run.",
+        f"(libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))}) against "
+        f"`{' '.join(version.split()[:3])}` (Debian) doing the same in one command (one decode, "
+        "`split`, the same encoder settings). Runs alternate, engine first; each row is one "
+        "run. Wall time depends on what else the machine runs; CPU time (user + system of the "
+        "process and its threads) much less.",
         "",
-        "| run | engine s | ffmpeg s | engine peak RSS MiB | ffmpeg peak RSS MiB |",
-        "|---:|---:|---:|---:|---:|",
+        "| run | engine wall s | ffmpeg wall s | engine CPU s | ffmpeg CPU s "
+        "| engine peak RSS MiB | ffmpeg peak RSS MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for index, (mine, theirs) in enumerate(zip(engine, ffmpeg, strict=True), start=1):
         lines.append(
-            f"| {index} | {mine.seconds:.1f} | {theirs.seconds:.1f} | {mine.rss_mib:.0f} "
-            f"| {theirs.rss_mib:.0f} |"
+            f"| {index} | {mine.seconds:.1f} | {theirs.seconds:.1f} | {mine.cpu_seconds:.1f} "
+            f"| {theirs.cpu_seconds:.1f} | {mine.rss_mib:.0f} | {theirs.rss_mib:.0f} |"
         )
     lines += [
         "",
-        f"- throughput of the engine / ffmpeg (medians): **{ffmpeg_s / engine_s:.2f}**",
+        f"- throughput, engine / ffmpeg (medians): **{wall['f'] / wall['e']:.2f}** by wall "
+        f"time, **{cpu['f'] / cpu['e']:.2f}** by CPU time",
         f"- real-time factor of the engine (source seconds per second): "
-        f"**{duration / engine_s:.2f}** (ffmpeg {duration / ffmpeg_s:.2f})",
+        f"**{duration / wall['e']:.2f}** by wall time here (ffmpeg {duration / wall['f']:.2f}); "
+        f"**{duration * cores / cpu['e']:.2f}** on {cores} otherwise idle cores, from its CPU "
+        f"time (ffmpeg {duration * cores / cpu['f']:.2f})",
         f"- engine peak RSS: **{max(run.rss_mib for run in engine):.0f} MiB**",
         f"- a 10 s clip, probe + representative thumbnail + HLS ladder (the worker's part of "
-        f"upload-complete → READY): **{ready.seconds:.1f} s**",
-        f"- where the engine's time goes (one run each): decode alone "
-        f"{stages['decode'].seconds:.1f} s (ffmpeg CLI decode {ffmpeg_decode.seconds:.1f} s), "
-        f"decode + scaling to every rung {stages['scale'].seconds:.1f} s, everything "
-        f"{full:.1f} s (the rest is x264 and AAC encoding and muxing)",
+        f"upload complete → READY): **{ready.seconds:.1f} s** wall, {ready.cpu_seconds:.1f} s "
+        "CPU",
+        "- where the engine's CPU time goes (one run each, CPU s): decode alone "
+        f"{stages['decode'].cpu_seconds:.1f} (the ffmpeg CLI decoding alone "
+        f"{ffmpeg_decode.cpu_seconds:.1f}), decode + scaling to every rung "
+        f"{stages['scale'].cpu_seconds:.1f}, everything {cpu['e']:.1f}: the rest, "
+        f"{cpu['e'] - stages['scale'].cpu_seconds:.1f}, is x264 and AAC encoding and muxing",
     ]
     return "\n".join(lines) + "\n"
 
@@ -293,7 +334,10 @@ def write_section(output: Path, text: str) -> None:
     """Replace (or append) this benchmark's section of ``output``, keeping the others."""
     old = output.read_text() if output.exists() else "# Benchmarks\n"
     start = old.find(HEADING)
-    if start < 0:
+    history = old.find(f"\n{HISTORY_HEADING}\n")
+    if start < 0 and history >= 0:  # the history stays last
+        new = old[: history + 1] + text + "\n" + old[history + 1 :]
+    elif start < 0:
         new = old.rstrip("\n") + "\n\n" + text
     else:
         end = old.find("\n## ", start + len(HEADING))

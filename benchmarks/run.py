@@ -780,8 +780,24 @@ def main() -> None:
     text = report(results, scale_results, memory, args.seconds, express_results)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(with_history(text, output))
+    old = output.read_text() if output.exists() else ""
+    output.write_text(with_history(text + other_sections(old), output))
     print(text)
+
+
+OTHER_SECTIONS = ("## Processing (local provider)",)
+"""Sections of docs/benchmarks.md that other scripts write (benchmarks/processing.py)."""
+
+
+def other_sections(old: str) -> str:
+    """The sections of ``old`` that this script does not write, to keep them."""
+    kept = ""
+    for heading in OTHER_SECTIONS:
+        start = old.find(heading)
+        if start >= 0:
+            end = old.find("\n## ", start + len(heading))
+            kept += "\n" + (old[start:] if end < 0 else old[start : end + 1])
+    return kept
 
 
 if __name__ == "__main__":
