@@ -388,3 +388,23 @@ def _decode_image(data: bytes) -> av.VideoFrame:
 def _decoded(path: Path) -> list[av.VideoFrame]:
     with av.open(str(path)) as media:
         return list(media.decode(video=0))
+
+
+def test_full_range_source_is_encoded_in_tv_range(tmp_path: Path) -> None:
+    """A full-range (JPEG-range) source's black becomes luma 16, as players expect of H.264."""
+    path = make_video(tmp_path / "full.mp4", fps=FPS, pixel_format="yuvj420p", black_seconds=1.0)
+    ladder = choose_ladder(probe(path), HEIGHTS)
+    output = transcode_hls(path, tmp_path / "hls", ladder, segment_seconds=SEGMENT)
+    first = _decoded(output.renditions[-1].playlist.parent / "segment_00000.ts")[0]
+    assert first.format.name == "yuv420p"
+    plane = first.planes[0]
+    luma = np.frombuffer(bytes(plane), np.uint8).reshape(-1, plane.line_size)[:, : first.width]
+    assert 14 <= luma.mean() <= 18  # the stored samples: 0 if the range had been kept
+
+
+def test_thumbnail_keeps_the_grey_of_full_and_tv_range_sources(tmp_path: Path) -> None:
+    """RGB grey 40 stays about 40 in the JPEG whichever range the source was stored in."""
+    for pixel_format in ("yuvj420p", "yuv420p"):
+        path = make_video(tmp_path / f"{pixel_format}.mp4", pixel_format=pixel_format, grey=40)
+        image = _decode_image(render_thumbnail(path, time=0.0, width=None, image_format="jpeg"))
+        assert image.to_ndarray(format="gray").mean() == pytest.approx(40, abs=3)

@@ -54,12 +54,14 @@ def make_video(
     rotation: int | None = None,
     audio: bool = True,
     black_seconds: float = 0.0,
+    grey: int | None = None,
 ) -> Path:
     """Write a small video to ``path``: ``round(seconds * fps)`` frames of :func:`pattern`.
 
     ``rotation`` stores a display matrix, as phones do (counter-clockwise degrees, as FFmpeg
     reports it: -90 is a portrait phone video stored landscape). The first ``black_seconds`` are
-    black. Audio is a 440 Hz tone (AAC in MP4, Opus in WebM).
+    black; with ``grey`` every frame is that flat RGB grey level. Audio is a 440 Hz tone (AAC
+    in MP4, Opus in WebM).
     """
     frames = round(seconds * fps)
     with av.open(str(path), mode="w", format=container) as media:
@@ -73,9 +75,10 @@ def make_video(
             sound.layout = "stereo"
         for index in range(frames):
             black = index < round(black_seconds * fps)
-            pixels = (
-                np.zeros((height, width, 3), np.uint8) if black else pattern(index, width, height)
-            )
+            if grey is not None or black:
+                pixels = np.full((height, width, 3), 0 if black else grey, np.uint8)
+            else:
+                pixels = pattern(index, width, height)
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             frame.pts = index
             frame.time_base = Fraction(1, fps)

@@ -29,7 +29,7 @@ import av.error
 from attrs import frozen
 from av.audio.resampler import AudioResampler
 from av.video.frame import PictureType
-from av.video.reformatter import Interpolation, VideoReformatter
+from av.video.reformatter import ColorRange, Interpolation, VideoReformatter
 
 from adapters.providers.local.ladder import Rendition
 from adapters.providers.local.probe import UNREADABLE, InvalidMedia
@@ -192,6 +192,8 @@ class _Variant:
             format="yuv420p",
             interpolation=Interpolation.BICUBIC,
             threads=self.threads,
+            # full-range sources (phones, JPEG-like) become the TV range every player assumes
+            **_full_range(frame),
         )
         scaled.pts = frame.pts
         scaled.time_base = frame.time_base
@@ -209,6 +211,12 @@ class _Variant:
         self.encode_audio(None)
         self.extradata = bytes(self.video.codec_context.extradata or b"")
         self.output.close()
+
+
+def _full_range(frame: av.VideoFrame) -> dict[str, ColorRange]:
+    if frame.color_range == ColorRange.JPEG:
+        return {"src_color_range": ColorRange.JPEG, "dst_color_range": ColorRange.MPEG}
+    return {}
 
 
 class _Transcoder:

@@ -163,6 +163,8 @@ def _scaled(
         height=height,
         format=pixel_format,
         interpolation=Interpolation.BICUBIC,
+        # an unflagged source is TV range; a full-range one must not be stretched again
+        src_color_range=ColorRange.JPEG if frame.color_range == ColorRange.JPEG else None,
         dst_color_range=color_range,
     )
 
