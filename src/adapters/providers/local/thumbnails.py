@@ -29,6 +29,9 @@ CONTENT_TYPES: dict[str, str] = {"jpeg": "image/jpeg", "webp": "image/webp"}
 _CANDIDATES = (0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9)
 """Where in the video :func:`representative_time` looks, as shares of the duration."""
 
+_REACH = 1.0
+"""Seconds :func:`representative_time` decodes past a keyframe at most, per look."""
+
 _SAMPLE_SIZE = (64, 36)
 _JPEG_QSCALE = 3
 """FFmpeg's JPEG quantiser scale (2 best .. 31 worst): 3 is visually clean at a few tens of KB."""
@@ -48,17 +51,21 @@ class Storyboard:
 
 
 def representative_time(source: Path, probe: MediaProbe) -> float:
-    """The time (seconds) of the frame with the most detail among a few spread over the video."""
+    """The time (seconds) of the frame with the most detail among a few spread over the video.
+
+    Each look decodes at most :data:`_REACH` past the keyframe before its time, so a long-GOP
+    source costs a few seconds of decoding, not a few GOPs.
+    """
     best_time, best_score = 0.0, -math.inf
     with _open(source) as container:
+        start = _start_seconds(container)
         for share in _CANDIDATES:
-            at = share * probe.duration
-            frame = _frame_at(container, at)
-            if frame is None:
+            frame = _frame_at(container, share * probe.duration, reach=_REACH)
+            if frame is None or frame.time is None:
                 continue
             score = _detail(frame)
             if score > best_score + 1e-9:
-                best_time, best_score = at, score
+                best_time, best_score = max(frame.time - start, 0.0), score
     return best_time
 
 
@@ -176,8 +183,18 @@ def _open(source: Path) -> av.container.InputContainer:
         raise InvalidMedia(UNREADABLE) from exc
 
 
-def _frame_at(container: av.container.InputContainer, at: float) -> av.VideoFrame | None:
-    """The first decoded frame at or after ``at`` seconds from the start, else the last one."""
+def _start_seconds(container: av.container.InputContainer) -> float:
+    video = container.streams.video[0]
+    return float((video.start_time or 0) * (video.time_base or 0))
+
+
+def _frame_at(
+    container: av.container.InputContainer, at: float, *, reach: float | None = None
+) -> av.VideoFrame | None:
+    """The first decoded frame at or after ``at`` seconds from the start, else the last one.
+
+    With ``reach``, no frame more than ``reach`` seconds after the keyframe the seek lands on.
+    """
     video = container.streams.video[0]
     time_base = video.time_base
     assert time_base is not None
@@ -185,7 +202,7 @@ def _frame_at(container: av.container.InputContainer, at: float) -> av.VideoFram
     container.seek(start + int(at / time_base), stream=video, backward=True, any_frame=False)
     video.codec_context.flush_buffers()
     last: av.VideoFrame | None = None
-    half_frame = 0.5 / float(video.average_rate or 30)
+    target = at + float(start * time_base) - 0.5 / float(video.average_rate or 30)
     try:
         for packet in container.demux(video):
             try:
@@ -194,11 +211,10 @@ def _frame_at(container: av.container.InputContainer, at: float) -> av.VideoFram
                 continue
             for frame in frames:
                 assert isinstance(frame, av.VideoFrame)
+                if last is None and reach is not None and frame.time is not None:
+                    target = min(target, frame.time + reach)
                 last = frame
-                if (
-                    frame.time is not None
-                    and frame.time - float(start * time_base) >= at - half_frame
-                ):
+                if frame.time is not None and frame.time >= target:
                     return frame
     except av.error.EOFError:
         pass
