@@ -408,3 +408,17 @@ def test_thumbnail_keeps_the_grey_of_full_and_tv_range_sources(tmp_path: Path) -
         path = make_video(tmp_path / f"{pixel_format}.mp4", pixel_format=pixel_format, grey=40)
         image = _decode_image(render_thumbnail(path, time=0.0, width=None, image_format="jpeg"))
         assert image.to_ndarray(format="gray").mean() == pytest.approx(40, abs=3)
+
+
+def test_thumbnail_past_the_end_is_the_last_frame(sources: dict[str, Path]) -> None:
+    """A time beyond the video gives its last picture rather than an error."""
+    path = sources["h264-mp4"]
+    late = _decode_image(render_thumbnail(path, time=60.0, width=None, image_format="jpeg"))
+    last = _decode_image(render_thumbnail(path, time=1.95, width=None, image_format="jpeg"))
+    first = _decode_image(render_thumbnail(path, time=0.0, width=None, image_format="jpeg"))
+    difference = np.abs(late.to_ndarray(format="gray").astype(int) - last.to_ndarray(format="gray"))
+    assert difference.mean() < 2
+    assert (
+        np.abs(late.to_ndarray(format="gray").astype(int) - first.to_ndarray(format="gray")).mean()
+        > 5
+    )

@@ -79,17 +79,19 @@ def render_thumbnail(
     """The frame at ``time`` (None: :func:`representative_time`) as an image ``width`` wide.
 
     ``width`` None is the video's display width; a wider one is capped to it. The height follows
-    the display aspect. Raises :class:`InvalidMedia` if no frame decodes.
+    the display aspect. A time past the end gives the last frame. Only a ``time`` of None reads
+    the whole file (a probe); otherwise one seek and at most a GOP are decoded. Raises
+    :class:`InvalidMedia` if no frame decodes.
     """
-    facts = probe(source)
-    at = representative_time(source, facts) if time is None else min(max(time, 0.0), facts.duration)
+    at = representative_time(source, probe(source)) if time is None else max(time, 0.0)
     with _open(source) as container:
         frame = _frame_at(container, at)
     if frame is None:
         raise InvalidMedia("The video in this file cannot be decoded.")
-    out_width = min(width or facts.width, facts.width)
-    out_height = max(1, round(out_width * facts.height / facts.width))
-    return encode_image(upright(frame), out_width, out_height, image_format)
+    picture = upright(frame)
+    out_width = min(width or picture.width, picture.width)
+    out_height = max(1, round(out_width * picture.height / picture.width))
+    return encode_image(picture, out_width, out_height, image_format)
 
 
 def storyboard(
