@@ -6,6 +6,7 @@ import io
 import math
 import re
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,17 @@ SOURCES = (
         (161, 121),
         0,
         "yuv444p",
+        True,
+    ),
+    Source(
+        "anamorphic",
+        "wide.mp4",
+        {"width": 120, "height": 120, "sample_aspect_ratio": Fraction(4, 3)},
+        "mp4",
+        "h264",
+        (160, 120),
+        0,
+        "yuv420p",
         True,
     ),
     Source(
@@ -264,6 +276,11 @@ def test_every_segment_decodes_to_8_bit_420_of_the_rendition_size(
     with av.open(str(output.master_playlist)) as playlist:
         videos = [stream.index for stream in playlist.streams.video]
         assert len(videos) == len(output.renditions)
+        # square pixels: the renditions' sizes already are the display aspect
+        assert {stream.sample_aspect_ratio for stream in playlist.streams.video} <= {
+            None,
+            Fraction(1),
+        }
         assert len(playlist.streams.audio) == (len(output.renditions) if source.audio else 0)
         sounds = [stream.index for stream in playlist.streams.audio]
         counts = dict.fromkeys(range(len(playlist.streams)), 0)

@@ -55,12 +55,14 @@ def make_video(
     audio: bool = True,
     black_seconds: float = 0.0,
     grey: int | None = None,
+    sample_aspect_ratio: Fraction | None = None,
 ) -> Path:
     """Write a small video to ``path``: ``round(seconds * fps)`` frames of :func:`pattern`.
 
     ``rotation`` stores a display matrix, as phones do (counter-clockwise degrees, as FFmpeg
     reports it: -90 is a portrait phone video stored landscape). The first ``black_seconds`` are
-    black; with ``grey`` every frame is that flat RGB grey level. Audio is a 440 Hz tone (AAC
+    black; with ``grey`` every frame is that flat RGB grey level. ``sample_aspect_ratio`` makes
+    the pixels non-square (anamorphic). Audio is a 440 Hz tone (AAC
     in MP4, Opus in WebM).
     """
     frames = round(seconds * fps)
@@ -69,6 +71,8 @@ def make_video(
         video.width, video.height, video.pix_fmt = width, height, pixel_format
         if rotation is not None:
             video.set_display_rotation(rotation)
+        if sample_aspect_ratio is not None:
+            video.sample_aspect_ratio = sample_aspect_ratio
         sound = None
         if audio:
             sound = media.add_stream("libopus" if container == "webm" else "aac", rate=48000)

@@ -17,7 +17,7 @@ import av
 import av.error
 from attrs import frozen
 
-from adapters.providers.local.upright import display_rotation
+from adapters.providers.local.upright import display_rotation, display_size
 
 CONTAINERS: dict[str, frozenset[str]] = {
     "video/mp4": frozenset({"mp4"}),
@@ -59,9 +59,10 @@ class InvalidMedia(Exception):
 class MediaProbe:
     """The facts about a source that processing needs, all taken from decoded data.
 
-    ``width`` and ``height`` are the display size, after ``rotation`` (clockwise degrees, one of
-    0, 90, 180, 270, from the display matrix phones write). ``duration`` spans the video stream.
-    ``bit_rate`` is the file's size over its duration.
+    ``width`` and ``height`` are the display size: non-square pixels widened, then turned by
+    ``rotation`` (clockwise degrees, one of 0, 90, 180, 270, from the display matrix phones
+    write). ``duration`` spans the video stream. ``bit_rate`` is the file's size over its
+    duration.
     """
 
     container: str
@@ -107,9 +108,9 @@ def _probe_open(
     if duration <= 0.0 or scan.packets < 2:
         raise InvalidMedia("This file holds a still image, not a video.")
     rotation = display_rotation(first_video)
-    width, height = first_video.width, first_video.height
-    if rotation in (90, 270):
-        width, height = height, width
+    width, height = display_size(
+        first_video.width, first_video.height, rotation, video.sample_aspect_ratio
+    )
     return MediaProbe(
         container=name,
         duration=duration,

@@ -19,7 +19,7 @@ from attrs import frozen
 from av.video.reformatter import ColorRange, Interpolation
 
 from adapters.providers.local.probe import UNREADABLE, InvalidMedia, MediaProbe, probe
-from adapters.providers.local.upright import upright
+from adapters.providers.local.upright import display_rotation, display_size, upright
 
 ImageFormat = Literal["jpeg", "webp"]
 
@@ -86,12 +86,15 @@ def render_thumbnail(
     at = representative_time(source, probe(source)) if time is None else max(time, 0.0)
     with _open(source) as container:
         frame = _frame_at(container, at)
+        aspect = container.streams.video[0].sample_aspect_ratio
     if frame is None:
         raise InvalidMedia("The video in this file cannot be decoded.")
-    picture = upright(frame)
-    out_width = min(width or picture.width, picture.width)
-    out_height = max(1, round(out_width * picture.height / picture.width))
-    return encode_image(picture, out_width, out_height, image_format)
+    shown_width, shown_height = display_size(
+        frame.width, frame.height, display_rotation(frame), aspect
+    )
+    out_width = min(width or shown_width, shown_width)
+    out_height = max(1, round(out_width * shown_height / shown_width))
+    return encode_image(upright(frame), out_width, out_height, image_format)
 
 
 def storyboard(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import av
 import av.error
 import av.filter
@@ -16,6 +18,16 @@ _FILTERS: dict[int, tuple[tuple[str, str], ...]] = {
 def display_rotation(frame: av.VideoFrame) -> int:
     """The clockwise rotation (0, 90, 180 or 270) that shows ``frame`` upright."""
     return (-round(frame.rotation / 90) * 90) % 360
+
+
+def display_size(
+    width: int, height: int, rotation: int, sample_aspect_ratio: Fraction | None
+) -> tuple[int, int]:
+    """The size a stored ``width`` x ``height`` picture is shown at: non-square pixels
+    (``sample_aspect_ratio``) widened, then turned by ``rotation``."""
+    if sample_aspect_ratio and sample_aspect_ratio != 1:
+        width = max(1, round(width * sample_aspect_ratio))
+    return (height, width) if rotation in (90, 270) else (width, height)
 
 
 class Upright:
