@@ -38,7 +38,7 @@ from av.video.reformatter import Interpolation, VideoReformatter
 from adapters.providers.local.hls import DEFAULT_CRF, DEFAULT_PRESET, transcode_hls
 from adapters.providers.local.ladder import Rendition, choose_ladder
 from adapters.providers.local.probe import probe
-from adapters.providers.local.thumbnails import render_thumbnail
+from adapters.providers.local.thumbnails import render_thumbnail, representative_time
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADING = "## Processing (local provider)"
@@ -169,12 +169,13 @@ def engine_command(source: Path, out_dir: Path, stage: str, preset: str, threads
 def child(stage: str, source: Path, out_dir: Path, preset: str, threads: int) -> None:
     """The engine's side: ``hls`` (the ladder), ``ready`` (probe, thumbnail, ladder), or the
     partial pipelines ``decode`` and ``scale`` that show where the time goes."""
+    started = time.perf_counter()
     facts = probe(source)
     ladder = choose_ladder(facts)
-    started = time.perf_counter()
     if stage in ("hls", "ready"):
-        if stage == "ready":
-            render_thumbnail(source, time=None, width=None, image_format="jpeg")
+        if stage == "ready":  # what the worker does besides the ladder: the poster frame
+            at = representative_time(source, facts)
+            render_thumbnail(source, time=at, width=640, image_format="jpeg")
         transcode_hls(
             source, out_dir, ladder, segment_seconds=SEGMENT_SECONDS, threads=threads, preset=preset
         )
