@@ -18,6 +18,7 @@ import attrs
 from attrs import frozen
 from hypothesis import strategies as st
 
+from adapters.rate_limit import GcraLimit
 from media_core.events import ProviderEvent, ProviderEventKind
 from media_core.model import (
     FailureCode,
@@ -411,3 +412,13 @@ hostile_ids = st.one_of(
     st.just("01" * 13 + "\x00"),
 )
 """Path ids that no upload can have: NUL, separators, invisible characters, 5,000 characters."""
+
+
+def gcra_limits(*, max_rate: int = 1000, min_period: float = 0.001, max_burst: int = 50) -> Any:
+    """Rate limits of the GCRA limiters: ``rate`` per ``period`` seconds with a ``burst``."""
+    return st.builds(
+        GcraLimit,
+        rate=st.integers(1, max_rate),
+        period=st.floats(min_period, 3600, allow_nan=False, allow_infinity=False),
+        burst=st.integers(1, max_burst),
+    )

@@ -23,6 +23,7 @@ from adapters.rate_limit import GcraLimit, RedisRateLimiter
 from adapters.rate_limit.gcra import gcra_step
 from adapters.rate_limit.redis import _GCRA, redact
 from tests.conftest import need
+from tests.strategies import gcra_limits
 
 CLOSED_PORT_URL = "redis://:s3cret-pass@127.0.0.1:1/0"
 """Nothing listens on port 1; the password must never reach a log."""
@@ -140,12 +141,7 @@ def sync_client() -> Iterator[redis.Redis]:
 
 
 @given(
-    limit=st.builds(
-        GcraLimit,
-        rate=st.integers(1, 60),
-        period=st.floats(60, 3600, allow_nan=False, allow_infinity=False),
-        burst=st.integers(1, 20),
-    ),
+    limit=gcra_limits(max_rate=60, min_period=60, max_burst=20),
     steps=st.lists(st.floats(0, 1.5), min_size=1, max_size=25),
 )
 def test_the_lua_script_computes_what_python_computes(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from adapters.rate_limit import GcraLimit, InMemoryRateLimiter
 from adapters.rate_limit.gcra import empty_decision, fresh_decision, gcra_step
 from media_core.ports import RateDecision
+from tests.strategies import gcra_limits
 from tests.support.fakes import FrozenClock
 
 
@@ -206,12 +207,7 @@ def test_fail_decisions_match_a_full_and_an_empty_bucket() -> None:
     assert empty_decision(limit) == RateDecision(False, 10, 0, 20.0, 2.0)
 
 
-limits = st.builds(
-    GcraLimit,
-    rate=st.integers(1, 1000),
-    period=st.floats(0.001, 3600, allow_nan=False, allow_infinity=False),
-    burst=st.integers(1, 50),
-)
+limits = gcra_limits()
 
 
 @given(limit=limits, steps=st.lists(st.floats(0, 1.5), max_size=60), start=st.integers(0, 2**50))

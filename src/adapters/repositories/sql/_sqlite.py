@@ -25,10 +25,11 @@ _ENCODER = UploadEncoder(times_as_text=True)
 class SqliteMediaRepository(ColdQueries):
     """Uploads and webhook deliveries in a SQLite file (WAL, fsync on every commit).
 
-    Build the engine with :func:`create_engine` and the tables with :func:`upgrade`. Lookups
-    by key run on a read-only connection on the event loop's own thread: in SQLite they take
-    less time than the hops to a driver thread would. Writes run on one writer thread
-    (:class:`SqliteWriter`), each a whole transaction; the rest goes through SQLAlchemy.
+    Build the engine with :func:`create_engine` and the tables with :func:`upgrade`. Status
+    lookups by key run on a read-only connection on the event loop's own thread: in SQLite they
+    take less time than a hop to another thread. Writes, and a webhook's read of the row it
+    then writes, run on one writer thread (:class:`SqliteWriter`), each write a whole
+    transaction; the rest goes through SQLAlchemy.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
