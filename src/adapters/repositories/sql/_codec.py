@@ -8,7 +8,8 @@ added to the schema without its field (or the reverse) fails at once rather than
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -36,7 +37,10 @@ def upload_columns(table: sa.Table) -> tuple[str, ...]:
 UPLOAD_COLUMNS = upload_columns(media_uploads)
 """The columns that make an upload, in table order."""
 
+_upload_values = operator.attrgetter(*UPLOAD_COLUMNS)
+
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_decode_json = json.JSONDecoder().decode
 
 
 def sqlite_time(value: datetime) -> str:
@@ -59,7 +63,7 @@ def _metadata_text(metadata: UploadMetadata) -> str:
 
 def _metadata(value: str | Mapping[str, Any]) -> UploadMetadata:
     # The drivers hand JSON over as text; SQLAlchemy's JSON type has parsed it already.
-    data = json.loads(value) if isinstance(value, str) else value
+    data = _decode_json(value) if isinstance(value, str) else value
     return UploadMetadata(
         title=data.get("title", ""),
         description=data.get("description", ""),
@@ -75,13 +79,12 @@ def _time(value: str | datetime) -> datetime:
 
 Convert = Callable[[Any], Any]
 
-_DECODERS: tuple[tuple[str, Convert | None], ...] = tuple(
-    (
-        name,
-        {"status": UploadStatus, "failure_code": FailureCode, "metadata": _metadata}.get(name)
-        or (_time if name in TIMESTAMPS else None),
-    )
-    for name in UPLOAD_COLUMNS
+# Only these columns need converting; the others are stored as the model holds them.
+_DECODERS: tuple[tuple[str, Convert], ...] = (
+    ("status", UploadStatus),
+    ("failure_code", FailureCode),
+    ("metadata", _metadata),
+    *((name, _time) for name in TIMESTAMPS),
 )
 
 
@@ -95,10 +98,18 @@ class Row(Protocol):
 
 def decode_upload(row: Row) -> MediaUpload:
     """The upload of one row (a driver's record or a SQLAlchemy row mapping), by column name."""
-    fields: dict[str, Any] = {}
+    return decode_columns([row[name] for name in UPLOAD_COLUMNS])
+
+
+def decode_columns(values: Iterable[Any]) -> MediaUpload:
+    """The upload of the values of :data:`UPLOAD_COLUMNS`, in that order: a row of the hot
+    statements, which select exactly those columns (a plain tuple: rows by name cost sqlite3 a
+    search through the columns for each one)."""
+    fields = dict(zip(UPLOAD_COLUMNS, values, strict=True))
     for name, convert in _DECODERS:
-        value = row[name]
-        fields[name] = value if convert is None or value is None else convert(value)
+        value = fields[name]
+        if value is not None:
+            fields[name] = convert(value)
     return MediaUpload(**fields)
 
 
@@ -112,28 +123,27 @@ class UploadEncoder:
     """
 
     times_as_text: bool
-    _encoders: tuple[tuple[str, Convert | None], ...] = attrs.field(init=False)
+    _encoders: tuple[tuple[str, Convert], ...] = attrs.field(init=False)
 
     @_encoders.default
-    def _build(self) -> tuple[tuple[str, Convert | None], ...]:
-        time = sqlite_time if self.times_as_text else None
-        fixed: dict[str, Convert] = {
-            "status": _value,
-            "failure_code": _value,
-            "metadata": _metadata_text,
-        }
-        return tuple(
-            (name, fixed.get(name) or (time if name in TIMESTAMPS else None))
-            for name in UPLOAD_COLUMNS
-        )
+    def _build(self) -> tuple[tuple[str, Convert], ...]:
+        encoders: list[tuple[str, Convert]] = [
+            ("status", _value),
+            ("failure_code", _value),
+            ("metadata", _metadata_text),
+        ]
+        if self.times_as_text:
+            encoders += [(name, sqlite_time) for name in TIMESTAMPS]
+        return tuple(encoders)
 
     def encode(self, upload: MediaUpload) -> dict[str, Any]:
         """The row of ``upload``; ``ValueError`` on a naive timestamp (its instant is unknown)."""
         require_aware(upload)
-        row: dict[str, Any] = {}
+        row = dict(zip(UPLOAD_COLUMNS, _upload_values(upload), strict=True))
         for name, convert in self._encoders:
-            value = getattr(upload, name)
-            row[name] = value if convert is None or value is None else convert(value)
+            value = row[name]
+            if value is not None:
+                row[name] = convert(value)
         return row
 
     def time(self, value: datetime) -> Any:

@@ -11,7 +11,7 @@ import asyncpg
 import attrs
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.repositories.sql._codec import UploadEncoder, decode_upload
+from adapters.repositories.sql._codec import UploadEncoder, decode_columns
 from adapters.repositories.sql._cold import ColdQueries
 from adapters.repositories.sql._errors import is_unavailable, translate_errors
 from adapters.repositories.sql._pool import DriverPool
@@ -114,7 +114,7 @@ class PostgresMediaRepository(ColdQueries):
         with translate_errors(action):
             async with self._driver() as driver:
                 record = await driver.fetchrow(statement.sql, key)
-        return decode_upload(record) if record is not None else None
+        return decode_columns(record.values()) if record is not None else None
 
     def _driver(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """An asyncpg connection for one statement, from the driver pool if there is one."""

@@ -9,7 +9,7 @@ from datetime import datetime
 import attrs
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.repositories.sql._codec import UploadEncoder, decode_upload
+from adapters.repositories.sql._codec import UploadEncoder, decode_columns
 from adapters.repositories.sql._cold import ColdQueries
 from adapters.repositories.sql._errors import translate_errors
 from adapters.repositories.sql._sqlite_writer import SqliteWriter
@@ -93,14 +93,13 @@ class SqliteMediaRepository(ColdQueries):
     def _one(self, statement: Statement, key: dict[str, str], action: str) -> MediaUpload | None:
         with translate_errors(action):
             row = self._read_only().execute(statement.sql, key).fetchone()
-        return decode_upload(row) if row is not None else None
+        return decode_columns(row) if row is not None else None
 
     def _read_only(self) -> sqlite3.Connection:
         """The read-only connection, opened on first use; WAL lets it read while the writer
         commits."""
         if self._read_connection is None:
             connection = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-            connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA query_only = ON")
             connection.execute("PRAGMA busy_timeout = 1000")
             weakref.finalize(self, connection.close)
@@ -155,7 +154,7 @@ def _record_delivery(
 
 def _select_by_id(conn: sqlite3.Connection, upload_id: str) -> MediaUpload | None:
     row = conn.execute(SQLITE.select_by_id.sql, {"id": upload_id}).fetchone()
-    return decode_upload(row) if row is not None else None
+    return decode_columns(row) if row is not None else None
 
 
 def _sqlite_file(engine: AsyncEngine) -> str | None:

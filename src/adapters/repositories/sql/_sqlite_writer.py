@@ -89,7 +89,6 @@ def _work(path: str, jobs: queue.SimpleQueue[_Job | None]) -> None:
 
 def _connect(path: str) -> sqlite3.Connection:
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    connection.row_factory = sqlite3.Row
     # The same settings as the engine's connections: WAL, fsync on every commit.
     for pragma in sqlite_pragmas():
         connection.execute(pragma)
