@@ -61,11 +61,13 @@ def main() -> None:
         running: dict[str, tuple[run.Server, str, Path]] = {}
         for index, spec in enumerate(args.servers):
             app, _, settings = spec.partition("@")
-            url = stack.enter_context(run.database(args.db, args.postgres, workdir))
-            ids = workdir / f"ids-{index}.txt"
-            ids.write_text("\n".join(run.seed(url, 5000, prefix=f"st{index}x")) + "\n")
             env = dict(item.split("=", 1) for item in settings.split(",")) if settings else {}
+            # A server's settings cover its database's migration too: another checkout's code
+            # (PYTHONPATH) must find the schema at a revision it knows.
             with _environment(env):
+                url = stack.enter_context(run.database(args.db, args.postgres, workdir))
+                ids = workdir / f"ids-{index}.txt"
+                ids.write_text("\n".join(run.seed(url, 5000, prefix=f"st{index}x")) + "\n")
                 server = stack.enter_context(run.server(app, url, workdir))
             run.wrk(server.port, "status.lua", 8, 2, str(ids), run.token())  # warm up
             running[spec] = (server, url, ids)
