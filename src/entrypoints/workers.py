@@ -17,9 +17,10 @@ import signal
 import threading
 from multiprocessing.process import BaseProcess
 
-from entrypoints.container import build_container, resolve, secrets_to_redact
+from entrypoints.container import build_container, resolve
 from entrypoints.observability import configure_logging
 from entrypoints.settings import Settings
+from entrypoints.wiring.secrets import secrets_to_redact
 
 log = logging.getLogger("entrypoints.workers")
 

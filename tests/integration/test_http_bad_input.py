@@ -12,8 +12,8 @@ import jwt
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from entrypoints.container import jwt_secret_for
 from entrypoints.http.auth import JwtBearerAuthenticator
+from entrypoints.wiring.secrets import jwt_secret_for
 from media_core.errors import NotAuthenticated
 from tests.support.service import (
     RunningService,

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from adapters.webhooks import sign_normalized
-from entrypoints.container import webhook_secrets_for
+from entrypoints.wiring.secrets import webhook_secrets_for
 from tests.support.processes import fresh_postgres_database
 from tests.support.repositories import postgres_url
 from tests.support.service import RunningService, running_service, service_settings

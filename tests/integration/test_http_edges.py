@@ -29,8 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.webhooks import NORMALIZED_SIGNATURE_HEADER, sign_normalized
-from entrypoints.container import webhook_secrets_for
 from entrypoints.settings import CloudflareSettings, MuxSettings
+from entrypoints.wiring.secrets import webhook_secrets_for
 from tests.strategies import hostile_ids, hostile_integers, hostile_text
 from tests.support.service import RunningService, make_video
 from tests.support.threaded import BACKENDS, service_in_thread

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from adapters.webhooks import NORMALIZED_SIGNATURE_HEADER, sign_normalized
-from entrypoints.container import webhook_secrets_for
+from entrypoints.wiring.secrets import webhook_secrets_for
 from tests.support.service import (
     RunningService,
     assert_matches_openapi,

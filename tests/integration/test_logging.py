@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from adapters.webhooks import NORMALIZED_SIGNATURE_HEADER, sign_normalized
-from entrypoints.container import build_container, secrets_to_redact, webhook_secrets_for
+from entrypoints.container import build_container
 from entrypoints.observability import REDACTED, build_handler
+from entrypoints.wiring.secrets import secrets_to_redact, webhook_secrets_for
 from media_core.events import DomainEvent, UploadReady
 from tests.support.service import make_video, running_service, service_settings
 

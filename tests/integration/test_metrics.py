@@ -20,8 +20,9 @@ from dependency_injector import providers
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.webhooks import NORMALIZED_SIGNATURE_HEADER, sign_normalized
-from entrypoints.container import build_container, webhook_secrets_for
+from entrypoints.container import build_container
 from entrypoints.settings import load_settings
+from entrypoints.wiring.secrets import webhook_secrets_for
 from tests.integration.test_provider_switch import environment, mux_deliveries, provider_api
 from tests.support.service import (
     RunningService,

@@ -11,8 +11,9 @@ from dependency_injector import providers
 from adapters.providers.fake import FakeVideoProvider
 from adapters.providers.routes import ProviderRoute
 from adapters.system import SystemClock
-from entrypoints.container import build_container, build_provider_routes, resolve
+from entrypoints.container import build_container, resolve
 from entrypoints.settings import load_settings
+from entrypoints.wiring.providers import build_provider_routes
 from media_core.errors import InvalidInput
 from tests.integration.test_provider_switch import environment
 from tests.support.service import running_service, service_settings

@@ -30,8 +30,9 @@ from dependency_injector import providers
 
 from adapters.providers._breaker import CircuitState
 from adapters.webhooks import SignatureScheme, sign_normalized
-from entrypoints.container import build_container, resolve, webhook_secrets_for
+from entrypoints.container import build_container, resolve
 from entrypoints.settings import MuxSettings, Settings
+from entrypoints.wiring.secrets import webhook_secrets_for
 from media_core.ports import NewUploadChoice, ProviderCandidate
 from media_core.reconcile import Reconciler, ReconcileSettings
 from tests.conftest import need

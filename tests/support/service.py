@@ -17,12 +17,13 @@ import numpy as np
 from aiohttp import web
 
 from adapters.repositories import sql
-from entrypoints.container import Container, build_container, jwt_secret_for
+from entrypoints.container import Container, build_container
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import issue_token
 from entrypoints.http.openapi import document
 from entrypoints.http.server import ProblemAppRunner
 from entrypoints.settings import Settings
+from entrypoints.wiring.secrets import jwt_secret_for
 from tests.support.prism import free_port
 
 

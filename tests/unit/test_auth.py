@@ -18,9 +18,9 @@ from aiohttp.test_utils import make_mocked_request
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from entrypoints.container import build_authenticator
 from entrypoints.http.auth import Authenticator
 from entrypoints.settings import load_settings
+from entrypoints.wiring.service import build_authenticator
 from media_core.errors import NotAuthenticated
 
 AUDIENCE = "media-core-test"

@@ -6,7 +6,7 @@ routes as :class:`ProviderRoute` s, built by a function of its own package that 
 
     def fake_routes(provider: Resolve[FakeVideoProvider]) -> tuple[ProviderRoute, ...]
 
-The composition root calls it from settings (``entrypoints.container.build_provider_routes``,
+The composition root calls it from settings (``entrypoints.wiring.providers.build_provider_routes``,
 exposed as ``container.provider_routes``), and ``create_app`` mounts every route it returns,
 observed and with problem+json errors like the service's own routes; the HTTP layer never names
 a provider class. Routes are declared before the application starts, because aiohttp freezes its

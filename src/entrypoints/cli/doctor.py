@@ -15,15 +15,11 @@ import httpx
 from attrs import frozen
 
 from entrypoints.cli._common import Commands, Exit, redact_url, running
-from entrypoints.container import (
-    Container,
-    check_provider_credentials,
-    database_schema,
-    development_secrets_path,
-    ping_redis,
-    webhook_signing_secret,
-)
+from entrypoints.container import Container, resolve
 from entrypoints.settings import Settings, SettingsError, load_settings
+from entrypoints.wiring.providers import check_provider_credentials
+from entrypoints.wiring.secrets import development_secrets_path, webhook_signing_secret
+from entrypoints.wiring.storage import database_schema, ping_redis
 from media_core.errors import MediaCoreError, RepositoryUnavailable
 
 
@@ -123,7 +119,7 @@ async def _services(settings: Settings) -> list[Check]:
         if settings.redis_url:
             shown = redact_url(settings.redis_url)
             try:
-                await ping_redis(container)
+                await ping_redis(await resolve(container.redis_client))
             except Exception as exc:  # any failure to answer is what the check reports
                 checks.append(
                     Check(
@@ -148,7 +144,7 @@ async def _services(settings: Settings) -> list[Check]:
 
 async def _credentials(container: Container, name: str) -> Check:
     try:
-        await check_provider_credentials(container, name)
+        await check_provider_credentials(await resolve(container.video_providers), name)
     except MediaCoreError as exc:
         variables = {
             "mux": "MUX_TOKEN_ID and MUX_TOKEN_SECRET",

@@ -21,20 +21,14 @@ from entrypoints.cli._common import (
     running,
     version,
 )
-from entrypoints.container import (
-    SchemaReport,
-    build_container,
-    database_schema,
-    is_embedded_database,
-    jwt_secret_for,
-    resolve,
-    secrets_to_redact,
-)
+from entrypoints.container import build_container, resolve
 from entrypoints.http import server
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import issue_token
 from entrypoints.observability import configure_logging
 from entrypoints.settings import Settings
+from entrypoints.wiring.secrets import jwt_secret_for, secrets_to_redact
+from entrypoints.wiring.storage import SchemaReport, database_schema, is_embedded_database
 from entrypoints.workers import WorkerProcesses
 from media_core.errors import RepositoryUnavailable
 from media_core.reconcile import Reconciler, ReconcileReport

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from entrypoints.cli._common import DEV_USER, Commands, Exit, fail, load, non_empty, say
-from entrypoints.container import development_jwt_secret, development_secrets_path
 from entrypoints.http.auth import issue_token
+from entrypoints.wiring.secrets import development_jwt_secret, development_secrets_path
 
 
 def register(commands: Commands) -> None:

@@ -27,9 +27,9 @@ from tqdm import tqdm
 
 from entrypoints.cli import _transfer
 from entrypoints.cli._common import DEV_USER, Commands, Exit, load, non_empty, say
-from entrypoints.container import development_jwt_secret
 from entrypoints.http.auth import issue_token
 from entrypoints.settings import Settings
+from entrypoints.wiring.secrets import development_jwt_secret
 
 API = "/api/v1/media"
 VISIBILITIES = ("PUBLIC", "UNLISTED", "PRIVATE")

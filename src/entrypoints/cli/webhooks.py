@@ -4,9 +4,10 @@ The bodies have the shape each sender really posts (Mux's event envelope around 
 upload object, Cloudflare's video object, the normalized body of the fake provider; see
 ``tests/fixtures``), with our upload id where the provider carries it (Mux's ``passthrough``,
 Cloudflare's ``meta.mediaCoreUploadId``), so the service finds the upload by it. The signature
-comes from the container (:func:`entrypoints.container.sign_webhook`), which uses the adapters'
-own schemes, with the secret the settings give that route. It is how an operator checks a
-deployment's webhook route and secret, and how a developer drives the state machine by hand.
+comes from the composition root (:func:`entrypoints.wiring.secrets.signed_delivery`), which uses
+the adapters' own schemes, with the secret the settings give that route. It is how an operator
+checks a deployment's webhook route and secret, and how a developer drives the state machine by
+hand.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import httpx
 from attrs import frozen
 
 from entrypoints.cli._common import Commands, Exit, fail, load, non_empty, running, say
-from entrypoints.container import resolve, signed_delivery, webhook_signing_secret
+from entrypoints.container import resolve
 from entrypoints.settings import Settings
+from entrypoints.wiring.secrets import signed_delivery, webhook_signing_secret
 from media_core.model import MediaUpload
 from media_core.ports import MediaRepository
 

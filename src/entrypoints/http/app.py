@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from entrypoints.container import Container, close_providers, resolve, running
+from entrypoints.container import Container, resolve, running
 from entrypoints.http import routes
 from entrypoints.http.auth import Authenticator
 from entrypoints.http.keys import (
@@ -30,6 +30,7 @@ from entrypoints.http.problems import ERROR_REPORTER
 from entrypoints.http.readiness import READINESS_CHECKS, add_operator_routes, watch_dependencies
 from entrypoints.http.upload_policy import add_policy_route
 from entrypoints.http.web import add_web_routes
+from entrypoints.wiring.providers import close_providers
 from media_core.reconcile import Reconciler
 
 log = logging.getLogger("entrypoints.http")
