@@ -242,6 +242,11 @@ def measure(args: argparse.Namespace) -> str:
         ready, _ = timed(
             "ready", engine_command(clip, work / "clip", "ready", args.preset, args.threads)
         )
+        presets: dict[str, tuple[Run, int]] = {}
+        for preset in (args.preset, "superfast"):
+            out = work / f"clip-{preset}"
+            run, _ = timed(preset, engine_command(clip, out, "hls", preset, args.threads))
+            presets[preset] = (run, sum(f.stat().st_size for f in out.rglob("*.ts")))
         stages = {}
         for stage in ("decode", "scale"):
             stages[stage], _ = timed(
@@ -254,7 +259,7 @@ def measure(args: argparse.Namespace) -> str:
                 *("-i", str(source), "-f", "null", "-"),
             ],
         )
-    return section(args, load, facts.duration, ladder, runs, ready, stages, ffmpeg_decode)
+    return section(args, load, facts.duration, ladder, runs, ready, stages, ffmpeg_decode, presets)
 
 
 def section(
@@ -266,6 +271,7 @@ def section(
     ready: Run,
     stages: dict[str, Run],
     ffmpeg_decode: Run,
+    presets: dict[str, tuple[Run, int]],
 ) -> str:
     """The markdown of the benchmark's section."""
     engine = [run for run in runs if run.who == "engine"]
@@ -328,6 +334,15 @@ def section(
         f"{stages['scale'].cpu_seconds:.1f}, everything {cpu['e']:.1f}: the rest, "
         f"{cpu['e'] - stages['scale'].cpu_seconds:.1f}, is x264 and AAC encoding and muxing",
     ]
+    if "superfast" in presets and args.preset in presets and args.preset != "superfast":
+        (mine, mine_bytes), (fast, fast_bytes) = presets[args.preset], presets["superfast"]
+        lines.append(
+            f"- the 10 s clip's ladder alone at `{args.preset}`: {mine.cpu_seconds:.1f} s CPU, "
+            f"{mine_bytes / 2**20:.1f} MiB of segments; at `superfast`: "
+            f"{fast.cpu_seconds:.1f} s CPU ({fast.cpu_seconds / mine.cpu_seconds:.2f} of it), "
+            f"{fast_bytes / 2**20:.1f} MiB ({fast_bytes / mine_bytes:.2f} of it): the price of "
+            "more speed"
+        )
     return "\n".join(lines) + "\n"
 
 

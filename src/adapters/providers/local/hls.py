@@ -18,6 +18,7 @@ removed.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
@@ -46,6 +47,9 @@ MEDIA_PLAYLIST = "index.m3u8"
 SEGMENT_PATTERN = "segment_%05d.ts"
 
 _AAC_RATES = (48000, 44100)
+
+_MAX_ENCODER_THREADS = 4
+"""Frame threads per x264 encoder when ``threads`` is 0 (x264 alone would take 1.5 per core)."""
 
 _TIME_SLACK = 1e-4
 """Seconds of timestamp rounding (millisecond time bases) still counted as on a boundary."""
@@ -100,8 +104,9 @@ def transcode_hls(
     """Encode ``source`` into ``out_dir`` as HLS with one rendition per entry of ``ladder``.
 
     ``threads`` bounds the threads of the decoder, of each encoder and of each scaler (0: FFmpeg
-    picks from the CPU count). ``progress`` receives the share of the source encoded (0..1),
-    once per decoded frame; ``should_stop`` is polled as often and raises :class:`Cancelled`.
+    picks from the CPU count, and each encoder takes one per CPU, at most 4). ``progress``
+    receives the share of the source encoded (0..1), once per decoded frame; ``should_stop`` is
+    polled as often and raises :class:`Cancelled`.
     Raises :class:`InvalidMedia` if the source has no decodable video.
     """
     if not ladder:
@@ -177,7 +182,13 @@ class _Variant:
         self.video.width, self.video.height = rendition.width, rendition.height
         self.video.pix_fmt = "yuv420p"
         self.video.time_base = time_base
-        self.video.codec_context.thread_count = settings.threads
+        # PyAV opens encoders for slice threads; x264's frame threads pipeline whole frames
+        # (what the ffmpeg CLI uses), which keeps the cores busier across five encoders. Each
+        # frame thread holds a frame in flight, so their number is capped for memory.
+        self.video.codec_context.thread_type = "AUTO"
+        self.video.codec_context.thread_count = settings.threads or min(
+            os.cpu_count() or 1, _MAX_ENCODER_THREADS
+        )
         self.audio: av.AudioStream | None = None
         if audio is not None:
             rate, layout = audio
