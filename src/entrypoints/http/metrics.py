@@ -362,6 +362,15 @@ class ServiceMetrics:
             "Unexpected exceptions reported, by where they happened.",
             ["where"],
         )
+        # Children of the metrics moved on every request or delivery, remembered by label
+        # values: prometheus-client checks the values and takes a lock in each .labels() call.
+        self._request_count = functools.cache(self.requests.labels)
+        self._request_time = functools.cache(self.request_seconds.labels)
+        self._webhook_count = functools.cache(self.webhooks.labels)
+        self._finished_count = functools.cache(self.uploads_finished.labels)
+        self._transfer_time = functools.cache(self.transfer_seconds.labels)
+        self._ready_time = functools.cache(self.ready_seconds.labels)
+        self._processing_time = functools.cache(self.processing_seconds.labels)
         self.reconciler = ReconcilerMetrics(r)
         self.circuit = CircuitCollector()
         r.register(self.circuit)
@@ -377,21 +386,21 @@ class ServiceMetrics:
         if isinstance(event, UploadProcessing):
             if upload.uploaded_at is not None:
                 seconds = (upload.uploaded_at - upload.created_at).total_seconds()
-                self.transfer_seconds.labels(provider).observe(max(0.0, seconds))
+                self._transfer_time(provider).observe(max(0.0, seconds))
         elif isinstance(event, UploadReady):
-            self.uploads_finished.labels(provider, "ready").inc()
+            self._finished_count(provider, "ready").inc()
             if upload.ready_at is not None:
                 total = (upload.ready_at - upload.created_at).total_seconds()
-                self.ready_seconds.labels(provider).observe(max(0.0, total))
+                self._ready_time(provider).observe(max(0.0, total))
                 # uploaded_at equals ready_at when READY came without a PROCESSING event
                 # (Cloudflare): then the processing time is unknown, not zero.
                 if upload.uploaded_at is not None and upload.uploaded_at < upload.ready_at:
                     processing = (upload.ready_at - upload.uploaded_at).total_seconds()
-                    self.processing_seconds.labels(provider).observe(processing)
+                    self._processing_time(provider).observe(processing)
         elif isinstance(event, UploadRequested):
             self.uploads_created.labels(provider).inc()
         elif isinstance(event, UploadFailed):
-            self.uploads_finished.labels(provider, "failed").inc()
+            self._finished_count(provider, "failed").inc()
             code = upload.failure_code.value if upload.failure_code else "unknown"
             self.upload_failures.labels(provider, code).inc()
         elif isinstance(event, UploadDeleted):
@@ -410,12 +419,12 @@ class ServiceMetrics:
 
     def observe_webhook(self, provider: str, outcome: str) -> None:
         """Count one webhook delivery."""
-        self.webhooks.labels(provider, outcome).inc()
+        self._webhook_count(provider, outcome).inc()
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered HTTP request (and a refusal by a rate limit)."""
-        self.requests.labels(route, method, status).inc()
-        self.request_seconds.labels(route, method).observe(seconds)
+        self._request_count(route, method, status).inc()
+        self._request_time(route, method).observe(seconds)
         if status == 429:
             self.rate_limited.labels(route).inc()
 
