@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable
 
@@ -108,6 +109,9 @@ def run(
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
+            # What startup built (modules, app, pools) lives as long as the process: keep the
+            # collector's full passes from walking it again and again under load.
+            gc.freeze()
             if on_listening is not None:
                 on_listening()
             await asyncio.Event().wait()  # a signal ends the loop with GracefulExit
