@@ -18,8 +18,6 @@ injected clock, and with ``auto_deliver=False`` webhooks wait in :attr:`outbox` 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import shutil
@@ -29,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from adapters.providers.fake.media import FAMILIES, probe_duration, sniff_family
-from adapters.providers.intake import CHUNK_SIZE, UploadIntake, UploadSlot
+from adapters.providers.intake import CHUNK_SIZE, PlaybackSigner, UploadIntake, UploadSlot
 from adapters.webhooks.normalized import sign_normalized
 from media_core.errors import UploadNotFound
 from media_core.events import ProviderEvent
 from media_core.model import MediaUpload, Visibility
 from media_core.ports import Clock, DirectUploadRequest, DirectUploadTicket, Playback
-from media_core.strict import ascii_int, plausible_id
+from media_core.strict import plausible_id
 
 log = logging.getLogger("adapters.providers.fake")
 
@@ -86,6 +84,7 @@ class FakeVideoProvider:
         self.sender = sender
         self.processing_delay = processing_delay
         self.auto_deliver = auto_deliver
+        self._signer = PlaybackSigner(self._secret, "fpb", clock)
         self.intake = UploadIntake(
             directory=data_dir / "incoming",
             secret=self._secret,
@@ -277,13 +276,11 @@ class FakeVideoProvider:
 
     def playback_id_for(self, upload_id: str) -> str:
         """The playback id the fake assigns to ``upload_id``."""
-        digest = hmac.new(self._secret, f"playback:{upload_id}".encode(), hashlib.sha256)
-        return "fpb" + digest.hexdigest()[:29]
+        return self._signer.playback_id(upload_id)
 
     def playback_token(self, playback_id: str, expires_at: int) -> str:
         """A token that lets its bearer fetch a PRIVATE video until ``expires_at``."""
-        digest = hmac.new(self._secret, f"play:{playback_id}:{expires_at}".encode(), "sha256")
-        return f"{expires_at}.{digest.hexdigest()}"
+        return self._signer.token(playback_id, expires_at)
 
     def video_info(self, playback_id: str, token: str | None) -> tuple[Path, dict[str, Any]]:
         """The stored file and its description; ``UploadNotFound`` unless it may be served."""
@@ -293,16 +290,8 @@ class FakeVideoProvider:
             info = json.loads((self.videos / f"{playback_id}.json").read_text())
         except (FileNotFoundError, ValueError) as exc:
             raise UploadNotFound("no such video") from exc
-        if info.get("visibility") == Visibility.PRIVATE.value and not self._token_ok(
+        if info.get("visibility") == Visibility.PRIVATE.value and not self._signer.token_ok(
             playback_id, token
         ):
             raise UploadNotFound("no such video")
         return self.videos / str(info["file"]), info
-
-    def _token_ok(self, playback_id: str, token: str | None) -> bool:
-        if not token or "." not in token:
-            return False
-        expires = ascii_int(token.split(".", 1)[0], max_digits=12)
-        if expires is None or expires < self.clock.now().timestamp():
-            return False
-        return hmac.compare_digest(token, self.playback_token(playback_id, expires))

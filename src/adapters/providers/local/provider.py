@@ -15,8 +15,6 @@ every rendition and segment inherit it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 from collections.abc import Sequence
@@ -24,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.providers.intake import CHUNK_SIZE, UploadIntake, UploadSlot
+from adapters.providers.intake import CHUNK_SIZE, PlaybackSigner, UploadIntake, UploadSlot
 from adapters.providers.local._notify import Notifier
 from adapters.providers.local.jobs import JobState, SqlJobStore
 from adapters.providers.local.storage import MediaStorage
@@ -32,7 +30,7 @@ from media_core.errors import UploadNotFound
 from media_core.events import ProviderEvent, ProviderEventKind
 from media_core.model import FailureCode, MediaUpload, Visibility
 from media_core.ports import Clock, DirectUploadRequest, DirectUploadTicket, Playback
-from media_core.strict import ascii_int, plausible_id
+from media_core.strict import plausible_id
 
 log = logging.getLogger("adapters.providers.local")
 
@@ -85,6 +83,7 @@ class LocalVideoProvider:
         self._secret = secret.encode()
         self.clock = clock
         self.playback_ttl = playback_ttl
+        self._signer = PlaybackSigner(self._secret, "lpb", clock)
         self.intake = UploadIntake(
             directory=data_dir / "local-incoming",
             secret=self._secret,
@@ -260,13 +259,11 @@ class LocalVideoProvider:
 
     def playback_id_for(self, upload_id: str) -> str:
         """The playback id the local provider assigns to ``upload_id``."""
-        digest = hmac.new(self._secret, f"playback:{upload_id}".encode(), hashlib.sha256)
-        return "lpb" + digest.hexdigest()[:29]
+        return self._signer.playback_id(upload_id)
 
     def playback_token(self, playback_id: str, expires_at: int) -> str:
         """A token that lets its bearer fetch a PRIVATE video's files until ``expires_at``."""
-        digest = hmac.new(self._secret, f"play:{playback_id}:{expires_at}".encode(), "sha256")
-        return f"{expires_at}.{digest.hexdigest()}"
+        return self._signer.token(playback_id, expires_at)
 
     def authorize(self, playback_id: str, token: str | None) -> None:
         """Raise ``UploadNotFound`` unless ``playback_id``'s files may be served with ``token``.
@@ -277,7 +274,7 @@ class LocalVideoProvider:
         if not plausible_id(playback_id):
             raise UploadNotFound("no such video")
         if token is not None:
-            if not self._token_ok(playback_id, token):
+            if not self._signer.token_ok(playback_id, token):
                 raise UploadNotFound("this playback URL is invalid or has expired")
             return
         if self._visibility_of(playback_id) is Visibility.PRIVATE:
@@ -305,12 +302,6 @@ class LocalVideoProvider:
             raise UploadNotFound("no such video") from exc
         self._visibility[playback_id] = visibility
         return visibility
-
-    def _token_ok(self, playback_id: str, token: str) -> bool:
-        expires = ascii_int(token.partition(".")[0], max_digits=12)
-        if expires is None or expires < self.clock.now().timestamp():
-            return False
-        return hmac.compare_digest(token, self.playback_token(playback_id, expires))
 
 
 def _failure_code(raw: str | None) -> FailureCode:
