@@ -13,6 +13,7 @@ from adapters.repositories.sql import media_uploads
 from adapters.repositories.sql._codec import (
     UPLOAD_COLUMNS,
     UploadEncoder,
+    decode_columns,
     decode_upload,
     upload_columns,
 )
@@ -22,11 +23,25 @@ from media_core.ports import DirectUploadTicket, IdempotencyRecord
 from tests.strategies import stored_uploads
 
 
-def test_the_upload_columns_are_the_models_fields_in_table_order() -> None:
+def test_the_upload_columns_are_the_models_fields_in_field_order() -> None:
     """Every model field has its column; only the reconciler's lease is extra."""
-    assert set(UPLOAD_COLUMNS) == {field.name for field in attrs.fields(MediaUpload)}
-    table_order = [c.name for c in media_uploads.c]
-    assert list(UPLOAD_COLUMNS) == [name for name in table_order if name != "reconcile_after"]
+    assert list(UPLOAD_COLUMNS) == [field.name for field in attrs.fields(MediaUpload)]
+    assert set(UPLOAD_COLUMNS) == {c.name for c in media_uploads.c} - {"reconcile_after"}
+
+
+def test_a_row_of_the_wrong_width_is_refused() -> None:
+    """Construction by position must not shift a value into the wrong field."""
+    with pytest.raises(ValueError, match="columns"):
+        decode_columns([None] * (len(UPLOAD_COLUMNS) - 1))
+
+
+@given(upload=stored_uploads())
+def test_an_unknown_status_in_a_row_is_refused(upload: MediaUpload) -> None:
+    """The dict lookup of enum members still refuses what the Enum refuses."""
+    row = UploadEncoder(times_as_text=True).encode(upload)
+    row["status"] = "LOST"
+    with pytest.raises(ValueError, match="LOST"):
+        decode_upload(row)
 
 
 @pytest.mark.parametrize("change", ["added column", "missing column"])

@@ -7,11 +7,12 @@ added to the schema without its field (or the reverse) fails at once rather than
 
 from __future__ import annotations
 
+import enum
 import json
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import attrs
 import sqlalchemy as sa
@@ -20,22 +21,26 @@ from adapters.repositories._common import TIMESTAMPS, require_aware
 from adapters.repositories.sql._schema import media_uploads
 from media_core.model import FailureCode, MediaUpload, UploadMetadata, UploadStatus, Visibility
 
+E = TypeVar("E", bound=enum.Enum)
+
 BOOKKEEPING_COLUMNS = frozenset({"reconcile_after"})
 """Columns of ``media_uploads`` that are not part of the model (the reconciler's lease)."""
 
 
 def upload_columns(table: sa.Table) -> tuple[str, ...]:
-    """The columns of ``table`` that make an upload, in table order; ``RuntimeError`` unless
-    they are exactly the fields of ``MediaUpload``."""
-    columns = tuple(c.name for c in table.c if c.name not in BOOKKEEPING_COLUMNS)
-    disagreeing = set(columns) ^ {field.name for field in attrs.fields(MediaUpload)}
+    """The columns of ``table`` that make an upload, in the order of ``MediaUpload``'s fields;
+    ``RuntimeError`` unless they are exactly those fields."""
+    columns = {c.name for c in table.c if c.name not in BOOKKEEPING_COLUMNS}
+    fields = tuple(field.name for field in attrs.fields(MediaUpload))
+    disagreeing = columns ^ set(fields)
     if disagreeing:
         raise RuntimeError(f"{table.name} and MediaUpload disagree on {sorted(disagreeing)}")
-    return columns
+    return fields
 
 
 UPLOAD_COLUMNS = upload_columns(media_uploads)
-"""The columns that make an upload, in table order."""
+"""The columns that make an upload, in the model's field order: the hot statements select
+them so, and a row of them constructs an upload by position."""
 
 _upload_values = operator.attrgetter(*UPLOAD_COLUMNS)
 
@@ -61,14 +66,31 @@ def _metadata_text(metadata: UploadMetadata) -> str:
     )
 
 
+def _members(enum: type[E]) -> Callable[[Any], E]:
+    """``enum(value)`` as a dict lookup (calling an Enum costs several times more); an unknown
+    value still goes through the Enum, for its ``ValueError``."""
+    by_value = {member.value: member for member in enum}
+
+    def member(value: Any) -> E:
+        found = by_value.get(value)
+        return found if found is not None else enum(value)
+
+    return member
+
+
+_status = _members(UploadStatus)
+_failure_code = _members(FailureCode)
+_visibility = _members(Visibility)
+
+
 def _metadata(value: str | Mapping[str, Any]) -> UploadMetadata:
     # The drivers hand JSON over as text; SQLAlchemy's JSON type has parsed it already.
     data = _decode_json(value) if isinstance(value, str) else value
     return UploadMetadata(
-        title=data.get("title", ""),
-        description=data.get("description", ""),
-        visibility=Visibility(data.get("visibility", "PRIVATE")),
-        extra=dict(data.get("extra", {})),
+        data.get("title", ""),
+        data.get("description", ""),
+        _visibility(data.get("visibility", "PRIVATE")),
+        dict(data.get("extra", {})),
     )
 
 
@@ -80,12 +102,16 @@ def _time(value: str | datetime) -> datetime:
 Convert = Callable[[Any], Any]
 
 # Only these columns need converting; the others are stored as the model holds them.
-_DECODERS: tuple[tuple[str, Convert], ...] = (
-    ("status", UploadStatus),
-    ("failure_code", FailureCode),
-    ("metadata", _metadata),
-    *((name, _time) for name in TIMESTAMPS),
+_DECODERS: dict[str, Convert] = {
+    "status": _status,
+    "failure_code": _failure_code,
+    "metadata": _metadata,
+    **dict.fromkeys(TIMESTAMPS, _time),
+}
+_CONVERSIONS = tuple(
+    (index, _DECODERS[name]) for index, name in enumerate(UPLOAD_COLUMNS) if name in _DECODERS
 )
+"""Per column to convert: its position in :data:`UPLOAD_COLUMNS` and its decoder."""
 
 
 class Row(Protocol):
@@ -105,12 +131,14 @@ def decode_columns(values: Iterable[Any]) -> MediaUpload:
     """The upload of the values of :data:`UPLOAD_COLUMNS`, in that order: a row of the hot
     statements, which select exactly those columns (a plain tuple: rows by name cost sqlite3 a
     search through the columns for each one)."""
-    fields = dict(zip(UPLOAD_COLUMNS, values, strict=True))
-    for name, convert in _DECODERS:
-        value = fields[name]
+    fields = list(values)
+    if len(fields) != len(UPLOAD_COLUMNS):
+        raise ValueError(f"an upload has {len(UPLOAD_COLUMNS)} columns, got {len(fields)}")
+    for index, convert in _CONVERSIONS:
+        value = fields[index]
         if value is not None:
-            fields[name] = convert(value)
-    return MediaUpload(**fields)
+            fields[index] = convert(value)
+    return MediaUpload(*fields)
 
 
 @attrs.frozen
