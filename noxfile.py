@@ -75,7 +75,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def serve(session: nox.Session) -> None:
-    """Run the service on the embedded default (SQLite file and the fake provider)."""
+    """Run the service on the embedded default (SQLite file and the local provider)."""
     session.install("-e", ".")
     if not all(os.path.isdir(f"node_modules/{name}") for name in WEB_LIBRARIES):
         if shutil.which("npm"):
@@ -102,5 +102,7 @@ def bench(session: nox.Session) -> None:
         # the local provider's engine against the ffmpeg CLI (Debian: apt-get install ffmpeg)
         rounds = "1" if "--quick" in session.posargs else "2"
         session.run("python", "benchmarks/processing.py", "--rounds", rounds)
+        # the same engine end to end through `media-core serve`: upload to READY, service RSS
+        session.run("python", "benchmarks/local_service.py")
     else:
         session.warn("ffmpeg not found: the processing benchmark is skipped")

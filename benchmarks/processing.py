@@ -346,17 +346,17 @@ def section(
     return "\n".join(lines) + "\n"
 
 
-def write_section(output: Path, text: str) -> None:
-    """Replace (or append) this benchmark's section of ``output``, keeping the others."""
+def write_section(output: Path, text: str, *, heading: str = HEADING) -> None:
+    """Replace (or append) the section ``heading`` of ``output``, keeping the others."""
     old = output.read_text() if output.exists() else "# Benchmarks\n"
-    start = old.find(HEADING)
+    start = old.find(heading)
     history = old.find(f"\n{HISTORY_HEADING}\n")
     if start < 0 and history >= 0:  # the history stays last
         new = old[: history + 1] + text + "\n" + old[history + 1 :]
     elif start < 0:
         new = old.rstrip("\n") + "\n\n" + text
     else:
-        end = old.find("\n## ", start + len(HEADING))
+        end = old.find("\n## ", start + len(heading))
         rest = "" if end < 0 else old[end + 1 :]
         new = old[:start] + text + ("\n" + rest if rest else "")
     output.write_text(new)

@@ -785,8 +785,9 @@ def main() -> None:
     print(text)
 
 
-OTHER_SECTIONS = ("## Processing (local provider)",)
-"""Sections of docs/benchmarks.md that other scripts write (benchmarks/processing.py)."""
+OTHER_SECTIONS = ("## Processing (local provider)", "## Local provider through the service")
+"""Sections of docs/benchmarks.md that other scripts write (benchmarks/processing.py and
+benchmarks/local_service.py)."""
 
 
 def other_sections(old: str) -> str:
