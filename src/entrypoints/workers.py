@@ -3,8 +3,9 @@
 Each process runs one :class:`~adapters.providers.local.LocalWorker` (one job at a time), built
 by the same container as the service from the same settings, so it shares the database and the
 media folder. Processes are started with ``spawn`` (nothing of the parent's event loop or threads
-is inherited), restarted if one dies, and stopped with SIGTERM: a worker then stops its job and
-gives it back to the queue. A worker whose parent is gone stops too.
+is inherited), restarted if one dies (at once if it had run a while, after a growing, jittered
+delay if it keeps dying young), and stopped with SIGTERM: a worker then stops its job and gives it
+back to the queue. A worker whose parent is gone stops too.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import random
 import signal
 import threading
+import time
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
 from entrypoints.container import build_container, resolve
@@ -51,6 +55,50 @@ async def _maybe_await(value: object) -> None:
         await value
 
 
+class RestartDelay:
+    """How long to wait before replacing a worker process that ended.
+
+    One that ran for at least ``stable`` seconds is replaced at once. One that ended sooner
+    (it cannot reach the database, or something kills it at start) is replaced after a delay
+    that doubles with each such end in a row, from ``first`` to at most ``longest`` seconds,
+    with full jitter, so a worker that cannot start neither spins nor floods the log.
+    """
+
+    def __init__(
+        self,
+        *,
+        first: float = 1.0,
+        longest: float = 60.0,
+        stable: float = 60.0,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        self.first = first
+        self.longest = longest
+        self.stable = stable
+        self._jitter = jitter
+        self.young_ends = 0
+        """Ends in a row of processes that ran less than ``stable`` seconds."""
+
+    def after_end(self, ran_for: float) -> float:
+        """The seconds to wait before the next start, for a process that ran ``ran_for``."""
+        if ran_for >= self.stable:
+            self.young_ends = 0
+            return 0.0
+        self.young_ends += 1
+        ceiling = min(self.longest, self.first * 2 ** (self.young_ends - 1))
+        return self._jitter(ceiling / 2, ceiling)
+
+
+class _Slot:
+    """One of the worker processes, with when it started and when its successor may start."""
+
+    def __init__(self, process: BaseProcess) -> None:
+        self.process: BaseProcess | None = process
+        self.started = time.monotonic()
+        self.delay = RestartDelay()
+        self.restart_at = 0.0
+
+
 class WorkerProcesses:
     """``count`` worker processes, restarted when one dies, until :meth:`stop`."""
 
@@ -58,13 +106,17 @@ class WorkerProcesses:
         self._settings = settings
         self._count = count
         self._context = multiprocessing.get_context("spawn")
-        self._processes: list[BaseProcess] = []
+        self._slots: list[_Slot] = []
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 
+    @property
+    def _processes(self) -> list[BaseProcess]:
+        return [slot.process for slot in self._slots if slot.process is not None]
+
     def start(self) -> None:
         """Start the processes, and a thread that replaces any that dies."""
-        self._processes = [self._spawn() for _ in range(self._count)]
+        self._slots = [_Slot(self._spawn()) for _ in range(self._count)]
         self._watcher = threading.Thread(target=self._watch, name="worker-watch", daemon=True)
         self._watcher.start()
 
@@ -104,12 +156,26 @@ class WorkerProcesses:
         return process
 
     def _watch(self) -> None:
-        while not self._stopping.wait(1.0):
-            for index, process in enumerate(self._processes):
-                if not process.is_alive() and not self._stopping.is_set():
-                    log.warning(
-                        "worker process %s ended (%s); starting another",
-                        process.pid,
-                        process.exitcode,
-                    )
-                    self._processes[index] = self._spawn()
+        while not self._stopping.wait(0.5):
+            for slot in self._slots:
+                if self._stopping.is_set():
+                    return
+                self._tend(slot, time.monotonic())
+
+    def _tend(self, slot: _Slot, now: float) -> None:
+        """Notice that ``slot``'s process ended, and start its successor when its delay is over."""
+        process = slot.process
+        if process is not None:
+            if process.is_alive():
+                return
+            wait = slot.delay.after_end(now - slot.started)
+            slot.process, slot.restart_at = None, now + wait
+            log.warning(
+                "worker process %s ended (exit code %s); starting another in %.1f s",
+                process.pid,
+                process.exitcode,
+                wait,
+                extra={"exit_code": process.exitcode, "restart_in": round(wait, 1)},
+            )
+        if now >= slot.restart_at:
+            slot.process, slot.started = self._spawn(), now
