@@ -2,12 +2,13 @@
 
 One generated 1080p30 source with motion and sound (cached in the temp dir) is processed to the
 default ladder by :func:`adapters.providers.local.hls.transcode_hls` (in a child process, so its
-peak RSS is its own) and by one ``ffmpeg`` command with the same settings: one decode, ``split``
-into every rendition, bicubic scaling, libx264 with the same preset, CRF, maxrate/bufsize, GOP and
+peak RSS is its own) and by one ``ffmpeg`` command with the same settings: one decode, the same
+cascade of bicubic scales (each rendition from the smallest larger one already scaled, ``split``
+where a picture feeds more than one), libx264 with the same preset, CRF, maxrate/bufsize, GOP and
 forced keyframes, AAC per rendition, the same thread count, MPEG-TS segments through the HLS muxer.
 The two contenders alternate (engine, ffmpeg, engine, ffmpeg, ...) so drift on a shared machine
 hits both. Also measured: the engine's work on a 10 s clip (probe, representative thumbnail, HLS),
-and where its time goes (decode alone, decode and scale, everything).
+and where its time goes (decode alone, decode and the scaling cascade, everything).
 
     python benchmarks/processing.py [--seconds 30] [--rounds 2] [--preset veryfast] [--threads 0]
 
@@ -37,8 +38,9 @@ from av.video.reformatter import Interpolation, VideoReformatter
 
 from adapters.providers.local.hls import DEFAULT_CRF, DEFAULT_PRESET, transcode_hls
 from adapters.providers.local.ladder import Rendition, choose_ladder
+from adapters.providers.local.pipeline import process
 from adapters.providers.local.probe import probe
-from adapters.providers.local.thumbnails import render_thumbnail, representative_time
+from adapters.providers.local.thumbnails import render_thumbnail
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADING = "## Processing (local provider)"
@@ -106,19 +108,13 @@ def ffmpeg_command(
     threads: int,
     audio: bool,
 ) -> list[str]:
-    """One ffmpeg run doing what transcode_hls does: one decode, split, an HLS output per rung."""
+    """One ffmpeg run doing what transcode_hls does: one decode, the scaling cascade, an HLS
+    output per rung."""
     fps = float(probe(source).frame_rate)
     gop = str(max(1, round(SEGMENT_SECONDS * fps)))
-    labels = [f"[s{index}]" for index in range(len(ladder))]
-    graph = f"[0:v]split={len(ladder)}{''.join(labels)}"
-    for index, rendition in enumerate(ladder):
-        graph += (
-            f";{labels[index]}scale={rendition.width}:{rendition.height}:flags=bicubic,"
-            f"format=yuv420p[o{index}]"
-        )
     command = [
         *("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostats", "-y"),
-        *("-threads", str(threads), "-i", str(source), "-filter_complex", graph),
+        *("-threads", str(threads), "-i", str(source), "-filter_complex", cascade(ladder)),
     ]
     for index, rendition in enumerate(ladder):
         folder = out_dir / rendition.name
@@ -141,6 +137,32 @@ def ffmpeg_command(
             *("-hls_segment_filename", str(folder / "segment_%05d.ts"), str(folder / "index.m3u8")),
         ]
     return command
+
+
+def cascade(ladder: tuple[Rendition, ...]) -> str:
+    """The filter graph of transcode_hls's scaling: largest rung first, from the source; each
+    smaller one from the smallest rung already scaled that covers it; ``[o<i>]`` per rung."""
+    order = sorted(range(len(ladder)), key=lambda i: ladder[i].width * ladder[i].height)[::-1]
+    parent: dict[int, int | None] = {}
+    for position, index in enumerate(order):
+        covering = [
+            earlier
+            for earlier in order[:position]
+            if ladder[earlier].width >= ladder[index].width
+            and ladder[earlier].height >= ladder[index].height
+        ]
+        parent[index] = covering[-1] if covering else None
+    children = {index: [i for i in order if parent[i] == index] for index in [*order, None]}
+    parts = [f"[0:v]split={len(children[None])}" + "".join(f"[in{i}]" for i in children[None])]
+    for index in order:
+        rendition = ladder[index]
+        outputs = [f"[o{index}]", *(f"[in{child}]" for child in children[index])]
+        split = f",split={len(outputs)}" if len(outputs) > 1 else ""
+        parts.append(
+            f"[in{index}]scale={rendition.width}:{rendition.height}:flags=bicubic,"
+            f"format=yuv420p{split}{''.join(outputs)}"
+        )
+    return ";".join(parts)
 
 
 def timed(who: str, command: list[str]) -> tuple[Run, str]:
@@ -167,15 +189,20 @@ def engine_command(source: Path, out_dir: Path, stage: str, preset: str, threads
 
 
 def child(stage: str, source: Path, out_dir: Path, preset: str, threads: int) -> None:
-    """The engine's side: ``hls`` (the ladder), ``ready`` (probe, thumbnail, ladder), or the
+    """The engine's side: ``hls`` (the ladder), ``ready`` (what the worker does: probe, ladder,
+    storyboard and poster time in one decode; then the poster the page asks for first), or the
     partial pipelines ``decode`` and ``scale`` that show where the time goes."""
     started = time.perf_counter()
+    if stage == "ready":
+        done = process(
+            source, out_dir, segment_seconds=SEGMENT_SECONDS, threads=threads, preset=preset
+        )
+        render_thumbnail(source, time=done.thumbnail_time, width=640, image_format="jpeg")
+        print(json.dumps({"seconds": time.perf_counter() - started}))
+        return
     facts = probe(source)
     ladder = choose_ladder(facts)
-    if stage in ("hls", "ready"):
-        if stage == "ready":  # what the worker does besides the ladder: the poster frame
-            at = representative_time(source, facts)
-            render_thumbnail(source, time=at, width=640, image_format="jpeg")
+    if stage == "hls":
         transcode_hls(
             source, out_dir, ladder, segment_seconds=SEGMENT_SECONDS, threads=threads, preset=preset
         )
@@ -187,7 +214,9 @@ def child(stage: str, source: Path, out_dir: Path, preset: str, threads: int) ->
 def _decode_and_scale(
     source: Path, ladder: tuple[Rendition, ...], threads: int, *, scale: bool
 ) -> None:
-    scalers = [VideoReformatter() for _ in ladder]
+    # the engine's cascade on the default ladder: each rung from the next larger one
+    rungs = sorted(ladder, key=lambda rendition: rendition.width * rendition.height, reverse=True)
+    scalers = [VideoReformatter() for _ in rungs]
     with av.open(str(source)) as container:
         video = container.streams.video[0]
         video.thread_type = "AUTO"
@@ -196,14 +225,15 @@ def _decode_and_scale(
         for packet in container.demux(streams):
             for frame in packet.decode():
                 if scale and isinstance(frame, av.VideoFrame):
-                    for scaler, rendition in zip(scalers, ladder, strict=True):
-                        scaler.reformat(
-                            frame,
+                    picture = frame
+                    for scaler, rendition in zip(scalers, rungs, strict=True):
+                        picture = scaler.reformat(
+                            picture,
                             width=rendition.width,
                             height=rendition.height,
                             format="yuv420p",
                             interpolation=Interpolation.BICUBIC,
-                            threads=threads,
+                            threads=1,
                         )
 
 

@@ -64,6 +64,21 @@ class CloudflareSettings:
     basic_upload_limit: int = 200 * 1000 * 1000
 
 
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
+"""x264's presets, fastest first: each slower one spends more CPU for fewer bits at one quality."""
+
+
 @frozen
 class LocalSettings:
     """The self-hosted ``local`` provider (``LOCAL_*``): workers, ladder, storage, playback."""
@@ -74,6 +89,8 @@ class LocalSettings:
     """``serve`` runs ``workers`` processes itself; off when workers run elsewhere."""
     encoder_threads: int = 0
     """Threads of the decoder and of each encoder per job (0: FFmpeg's choice)."""
+    x264_preset: str = "veryfast"
+    """The x264 preset of every rendition (one of :data:`X264_PRESETS`)."""
     ladder: tuple[int, ...] = (240, 360, 480, 720, 1080)
     """Rendition heights; never above the source's."""
     segment_seconds: float = 4.0
@@ -433,6 +450,7 @@ def _local(read: _Reader) -> LocalSettings:
         workers=read.number("LOCAL_WORKERS", 1, int, minimum=1),
         embedded_worker=read.flag("LOCAL_EMBEDDED_WORKER", True),
         encoder_threads=read.number("LOCAL_ENCODER_THREADS", 0, int, minimum=0),
+        x264_preset=_choice(read, "LOCAL_X264_PRESET", X264_PRESETS, "veryfast"),
         ladder=tuple(sorted(set(ladder))) or (240, 360, 480, 720, 1080),
         segment_seconds=read.number("LOCAL_SEGMENT_SECONDS", 4.0, float, minimum=1),
         job_lease_seconds=read.number("LOCAL_JOB_LEASE_SECONDS", 60.0, float, minimum=3),

@@ -15,11 +15,18 @@ import numpy as np
 import pytest
 from attrs import frozen
 
+from adapters.providers.local import hls
 from adapters.providers.local.hls import Cancelled, HlsOutput, transcode_hls
 from adapters.providers.local.ladder import choose_ladder
+from adapters.providers.local.pipeline import process
 from adapters.providers.local.probe import InvalidMedia, MediaProbe, probe
-from adapters.providers.local.thumbnails import render_thumbnail, representative_time, storyboard
-from tests.support.videos import make_audio_only, make_video
+from adapters.providers.local.thumbnails import (
+    FrameSampler,
+    render_thumbnail,
+    representative_time,
+    storyboard,
+)
+from tests.support.videos import damage_part_way, make_audio_only, make_video
 
 FPS = 15
 SEGMENT = 0.5
@@ -412,11 +419,12 @@ def test_full_range_source_is_encoded_in_tv_range(tmp_path: Path) -> None:
     path = make_video(tmp_path / "full.mp4", fps=FPS, pixel_format="yuvj420p", black_seconds=1.0)
     ladder = choose_ladder(probe(path), HEIGHTS)
     output = transcode_hls(path, tmp_path / "hls", ladder, segment_seconds=SEGMENT)
-    first = _decoded(output.renditions[-1].playlist.parent / "segment_00000.ts")[0]
-    assert first.format.name == "yuv420p"
-    plane = first.planes[0]
-    luma = np.frombuffer(bytes(plane), np.uint8).reshape(-1, plane.line_size)[:, : first.width]
-    assert 14 <= luma.mean() <= 18  # the stored samples: 0 if the range had been kept
+    for rendition in output.renditions:  # the smaller ones are scaled from the converted one
+        first = _decoded(rendition.playlist.parent / "segment_00000.ts")[0]
+        assert first.format.name == "yuv420p"
+        plane = first.planes[0]
+        luma = np.frombuffer(bytes(plane), np.uint8).reshape(-1, plane.line_size)[:, : first.width]
+        assert 14 <= luma.mean() <= 18  # the stored samples: 0 if the range had been kept
 
 
 def test_thumbnail_keeps_the_grey_of_full_and_tv_range_sources(tmp_path: Path) -> None:
@@ -439,3 +447,99 @@ def test_thumbnail_past_the_end_is_the_last_frame(sources: dict[str, Path]) -> N
         np.abs(late.to_ndarray(format="gray").astype(int) - first.to_ndarray(format="gray")).mean()
         > 5
     )
+
+
+def test_smaller_renditions_are_scaled_from_the_next_larger_one(
+    sources: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scaling cascades: the largest rendition from the source, each smaller one from the
+    picture just above it, so a small rung never filters the whole source frame."""
+    path = sources["ten-bit"]
+    ladder = choose_ladder(probe(path), (48, 72, 120))
+    seen: list[tuple[str, tuple[int, int], str]] = []
+    real = hls._Variant.scale
+
+    def scale(self: hls._Variant, picture: av.VideoFrame) -> av.VideoFrame:
+        seen.append((self.rendition.name, (picture.width, picture.height), picture.format.name))
+        return real(self, picture)
+
+    monkeypatch.setattr(hls._Variant, "scale", scale)
+    output = transcode_hls(path, tmp_path / "hls", ladder, segment_seconds=SEGMENT, threads=1)
+    assert seen[:3] == [
+        ("120p", (160, 120), "yuv420p10le"),
+        ("72p", (160, 120), "yuv420p"),
+        ("48p", (96, 72), "yuv420p"),
+    ]
+    assert [rendition.rendition.name for rendition in output.renditions] == ["48p", "72p", "120p"]
+
+
+def test_processing_decodes_the_source_once_for_ladder_storyboard_and_poster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's pipeline opens the source twice (the probe's look at its start, then the
+    transcode), and takes the storyboard and the poster time from the transcode's frames."""
+    path = make_video(tmp_path / "fade.mp4", fps=FPS, seconds=2.0, black_seconds=1.0)
+    opened: list[str] = []
+    real_open = av.open
+
+    def counting_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(file) == str(path):
+            opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting_open)
+    done = process(path, tmp_path / "hls", heights=HEIGHTS, segment_seconds=SEGMENT, threads=1)
+    assert len(opened) == 2
+    assert done.thumbnail_time >= 1.0  # not the black opening
+    assert (tmp_path / "hls" / "storyboard.vtt").read_text().startswith("WEBVTT\n")
+    assert _decode_image((tmp_path / "hls" / "storyboard.jpg").read_bytes()).width == 160
+
+
+def test_sampled_storyboard_and_poster_match_the_seeking_ones(sources: dict[str, Path]) -> None:
+    """Frames handed to a FrameSampler in decoding order give the storyboard seeking gives, tile
+    for tile, whatever the rotation, and a poster at one of the looked-at times."""
+    for name in ("h264-mp4", "rotated-phone"):
+        path = sources[name]
+        facts = probe(path)
+        sampler = FrameSampler(facts, interval=0.5, tile_width=40, columns=3)
+        transcode_hls(
+            path,
+            Path(str(path) + "-hls"),
+            choose_ladder(facts, HEIGHTS),
+            segment_seconds=SEGMENT,
+            threads=1,
+            on_frame=sampler.add,
+        )
+        sampled = sampler.storyboard()
+        sought = storyboard(path, interval=0.5, tile_width=40, columns=3)
+        assert sampled.vtt == sought.vtt
+        assert (sampled.columns, sampled.rows, sampled.tile_width, sampled.tile_height) == (
+            sought.columns,
+            sought.rows,
+            sought.tile_width,
+            sought.tile_height,
+        )
+        mine = _decode_image(sampled.image).to_ndarray(format="gray").astype(int)
+        theirs = _decode_image(sought.image).to_ndarray(format="gray").astype(int)
+        assert np.abs(mine - theirs).mean() < 2
+        # Seeking looks at most a second past a keyframe; the sampler sees the exact frames.
+        chosen = sampler.representative_time()
+        shares = (0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9)
+        assert any(abs(chosen - share * facts.duration) <= 1 / FPS for share in shares)
+
+
+def test_a_file_damaged_part_way_passes_the_probe_and_fails_the_transcode(
+    tmp_path: Path,
+) -> None:
+    """The probe decodes the start only; the transcode decodes everything and refuses a file
+    most of whose video does not decode, leaving no output."""
+    good = make_video(tmp_path / "good.mp4", fps=FPS, seconds=4.0, audio=False)
+    path = tmp_path / "damaged.mp4"
+    path.write_bytes(damage_part_way(good.read_bytes()))
+    facts = probe(path, declared_mime_type="video/mp4")
+    assert facts.duration == pytest.approx(4.0, abs=0.1)
+    out = tmp_path / "hls"
+    with pytest.raises(InvalidMedia) as caught:
+        transcode_hls(path, out, choose_ladder(facts, HEIGHTS), segment_seconds=SEGMENT)
+    assert caught.value.reason == hls.DAMAGED
+    assert list(out.iterdir()) == []

@@ -30,6 +30,7 @@ from tests.support.local import (
 from tests.support.processes import fresh_postgres_database
 from tests.support.repositories import POSTGRES_URL_VARIABLE
 from tests.support.service import RunningService, running_service
+from tests.support.videos import damage_part_way
 
 LEASE = 3.0
 
@@ -322,12 +323,17 @@ def _paths(created: dict[str, Any]) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("kind", ["corrupt", "audio-only"])
+@pytest.mark.parametrize("kind", ["corrupt", "damaged-part-way", "audio-only"])
 async def test_a_file_that_is_no_video_fails_invalid_file(tmp_path: Path, kind: str) -> None:
-    """A damaged file and an audio-only one end FAILED invalid_file with a reason for people."""
+    """A damaged file (at its start, or part-way through: the probe passes, the transcode finds
+    it) and an audio-only one end FAILED invalid_file with a reason for people."""
     settings = local_settings(tmp_path / "data")
     clip = make_clip(seconds=1.0)
-    video = clip[:64] + bytes(len(clip) - 64) if kind == "corrupt" else make_clip(video=False)
+    video = {
+        "corrupt": lambda: clip[:64] + bytes(len(clip) - 64),
+        "damaged-part-way": lambda: damage_part_way(make_clip(seconds=3.0)),
+        "audio-only": lambda: make_clip(video=False),
+    }[kind]()
     async with running_service(settings) as service:
         with worker_processes(settings):
             created = await _upload(service, video)
@@ -395,3 +401,19 @@ async def test_the_reconciler_reads_a_finished_job_whose_webhooks_were_lost(
     assert ready["status"] == "ready", ready
     assert ready["duration"] == pytest.approx(1.0, abs=0.1)
     assert ready["thumbnailUrl"].endswith(f"/videos/{created['playbackId']}/thumbnail.jpg")
+
+
+async def test_the_worker_encodes_with_the_configured_x264_preset(tmp_path: Path) -> None:
+    """LOCAL_X264_PRESET reaches the encoders: ultrafast writes Constrained Baseline H.264 (no
+    CABAC, no B-frames), where the default veryfast writes High profile."""
+    settings = local_settings(tmp_path / "data", x264_preset="ultrafast")
+    async with running_service(settings) as service:
+        worker: LocalWorker = await resolve(service.container.local_worker)
+        assert worker.settings.preset == "ultrafast"
+        created = await _upload(service, make_clip(seconds=1.0, audio=False))
+        await service.wait_for("alice", created["id"], {"processing"})
+        assert await worker.run_once()
+        ready = await service.wait_for("alice", created["id"], {"ready", "failed"}, 30)
+        assert ready["status"] == "ready", ready
+        master = next(settings.local_storage_dir.rglob("master.m3u8")).read_text()
+    assert 'CODECS="avc1.42C0' in master, master

@@ -112,3 +112,14 @@ def make_audio_only(path: Path, seconds: float = 1.0) -> Path:
         sound.layout = "stereo"
         _tone(media, sound, seconds)
     return path
+
+
+def damage_part_way(data: bytes, *, kept: float = 1 / 3, seed: int = 1) -> bytes:
+    """An MP4 whose media data after the first ``kept`` share is noise, its index intact: it
+    opens and its start decodes, and most of it does not."""
+    mdat, moov = data.find(b"mdat"), data.find(b"moov")
+    assert 0 < mdat < moov, "the index must follow the media data"
+    start = mdat + 4 + round((moov - mdat) * kept)
+    end = moov - 4
+    noise = np.random.default_rng(seed).integers(0, 256, end - start, dtype=np.uint8).tobytes()
+    return data[:start] + noise + data[end:]

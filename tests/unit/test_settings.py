@@ -106,6 +106,18 @@ def test_local_settings_are_read_and_checked() -> None:
     assert "memory://" in problems
 
 
+def test_the_x264_preset_is_one_x264_knows() -> None:
+    """LOCAL_X264_PRESET defaults to veryfast, takes any of x264's presets in any case, and an
+    unknown one stops the start with the list of known ones."""
+    assert load_settings({}).local.x264_preset == "veryfast"
+    assert load_settings({"LOCAL_X264_PRESET": "Faster"}).local.x264_preset == "faster"
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"LOCAL_X264_PRESET": "quick"})
+    (problem,) = refused.value.problems
+    assert problem.startswith("LOCAL_X264_PRESET must be one of ultrafast, superfast, veryfast")
+    assert problem.endswith("got 'quick'")
+
+
 def test_local_and_fake_are_not_listed_together() -> None:
     """Both report through the normalized route, which acts for one provider."""
     with pytest.raises(SettingsError, match="local or fake, not both"):

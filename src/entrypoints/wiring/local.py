@@ -78,6 +78,7 @@ def build_local_worker(
             heights=local.ladder,
             segment_seconds=local.segment_seconds,
             threads=local.encoder_threads,
+            preset=local.x264_preset,
             lease=timedelta(seconds=local.job_lease_seconds),
             max_attempts=local.job_max_attempts,
         ),

@@ -1,12 +1,15 @@
 """Adaptive HLS from one decode: every rendition scaled from the same decoded frame.
 
 :func:`transcode_hls` decodes the source once, turns it upright (display matrix), and feeds each
-rendition of the ladder through its own reformatter (scale and 8-bit 4:2:0) into its own libx264
-encoder and FFmpeg HLS muxer (MPEG-TS segments). Keyframes are forced at the same presentation
-times in every rendition (a fixed GOP, no scene-cut keyframes), so segments line up across the
-ladder and players switch cleanly. Audio is decoded and resampled once, then AAC-encoded per
-rendition at its bitrate. When everything is written, the media playlists are rewritten with a
-target duration no segment exceeds, and the master playlist gets ``BANDWIDTH`` (peak segment),
+rendition of the ladder through its own reformatter into its own libx264 encoder and FFmpeg HLS
+muxer (MPEG-TS segments). Scaling cascades: the largest rendition is scaled (and made 8-bit 4:2:0
+TV range) from the source, each smaller one from the smallest picture already scaled that covers
+it, and a rendition of the source's own size and format is the decoded frame itself. Keyframes
+are forced at the same presentation times in every rendition (a fixed GOP, no scene-cut
+keyframes), so segments line up across the ladder and players switch cleanly. Audio is decoded
+and resampled once, then AAC-encoded per rendition at its bitrate. When everything is written,
+the media playlists are rewritten with a target duration no segment exceeds, and the master
+playlist gets ``BANDWIDTH`` (peak segment),
 ``AVERAGE-BANDWIDTH``, ``RESOLUTION``, ``CODECS`` (profile and level read from the encoded SPS)
 and ``FRAME-RATE`` measured from the output.
 
@@ -51,6 +54,11 @@ _AAC_RATES = (48000, 44100)
 _MAX_ENCODER_THREADS = 4
 """Frame threads per x264 encoder when ``threads`` is 0 (x264 alone would take 1.5 per core)."""
 
+_DECODED_SHARE = 0.9
+"""Decoded video frames per video packet below which the file is damaged, not just a glitch."""
+
+DAMAGED = "Part of the video in this file is damaged and cannot be decoded."
+
 _TIME_SLACK = 1e-4
 """Seconds of timestamp rounding (millisecond time bases) still counted as on a boundary."""
 
@@ -89,6 +97,10 @@ def _never() -> bool:
     return False
 
 
+def _ignore(frame: av.VideoFrame, seconds: float) -> None:
+    del frame, seconds
+
+
 def transcode_hls(
     source: Path,
     out_dir: Path,
@@ -98,15 +110,17 @@ def transcode_hls(
     threads: int = 0,
     progress: Callable[[float], None] = _no_progress,
     should_stop: Callable[[], bool] = _never,
+    on_frame: Callable[[av.VideoFrame, float], None] = _ignore,
     preset: str = DEFAULT_PRESET,
     crf: int = DEFAULT_CRF,
 ) -> HlsOutput:
     """Encode ``source`` into ``out_dir`` as HLS with one rendition per entry of ``ladder``.
 
-    ``threads`` bounds the threads of the decoder, of each encoder and of each scaler (0: FFmpeg
-    picks from the CPU count, and each encoder takes one per CPU, at most 4). ``progress``
+    ``threads`` bounds the threads of the decoder and of each encoder (0: FFmpeg picks from the
+    CPU count, and each encoder takes one per CPU, at most 4); scalers run on one. ``progress``
     receives the share of the source encoded (0..1), once per decoded frame; ``should_stop`` is
-    polled as often and raises :class:`Cancelled`.
+    polled as often and raises :class:`Cancelled`. ``on_frame`` sees every frame encoded, upright,
+    with its time in seconds from the first one (stills are taken from it: no second decode).
     Raises :class:`InvalidMedia` if the source has no decodable video.
     """
     if not ladder:
@@ -117,7 +131,8 @@ def transcode_hls(
     settings = _Settings(segment_seconds, threads, preset, crf)
     try:
         with _open(source) as container:
-            variants = _Transcoder(container, out_dir, ladder, settings).run(progress, should_stop)
+            transcoder = _Transcoder(container, out_dir, ladder, settings, on_frame)
+            variants = transcoder.run(progress, should_stop)
         return _finish(out_dir, variants)
     except BaseException:
         _remove(out_dir, ladder)
@@ -150,7 +165,6 @@ class _Variant:
         directory.mkdir(parents=True, exist_ok=True)
         self.frames = 0
         self.scaler = VideoReformatter()
-        self.threads = settings.threads
         self.output = av.open(
             str(directory / MEDIA_PLAYLIST),
             mode="w",
@@ -195,21 +209,32 @@ class _Variant:
             self.audio = self.output.add_stream("aac", rate=rate, layout=layout)
             self.audio.bit_rate = rendition.audio_bitrate
 
-    def encode_video(self, frame: av.VideoFrame, *, keyframe: bool) -> None:
+    def covers(self, picture: av.VideoFrame) -> bool:
+        """Whether this rendition can be scaled down from ``picture`` (no side grows)."""
+        return picture.width >= self.rendition.width and picture.height >= self.rendition.height
+
+    def scale(self, picture: av.VideoFrame) -> av.VideoFrame:
+        """``picture`` at this rendition's size in 8-bit 4:2:0 TV range (itself if it is)."""
         scaled = self.scaler.reformat(
-            frame,
+            picture,
             width=self.rendition.width,
             height=self.rendition.height,
             format="yuv420p",
             interpolation=Interpolation.BICUBIC,
-            threads=self.threads,
+            # One thread: the encoders beside it keep the cores busy, and slice threads on
+            # pictures this small cost more CPU than they save time.
+            threads=1,
             # full-range sources (phones, JPEG-like) become the TV range every player assumes
-            **_full_range(frame),
+            **_full_range(picture),
         )
-        scaled.pts = frame.pts
-        scaled.time_base = frame.time_base
-        scaled.pict_type = PictureType.I if keyframe else PictureType.NONE
-        self.output.mux(self.video.encode(scaled))
+        scaled.pts = picture.pts
+        scaled.time_base = picture.time_base
+        return scaled
+
+    def encode_video(self, picture: av.VideoFrame, *, keyframe: bool) -> None:
+        """Encode ``picture`` (from :meth:`scale`); the encoder only reads it."""
+        picture.pict_type = PictureType.I if keyframe else PictureType.NONE
+        self.output.mux(self.video.encode(picture))
         self.frames += 1
 
     def encode_audio(self, frame: av.AudioFrame | None) -> None:
@@ -239,6 +264,7 @@ class _Transcoder:
         out_dir: Path,
         ladder: Sequence[Rendition],
         settings: _Settings,
+        on_frame: Callable[[av.VideoFrame, float], None],
     ) -> None:
         if not container.streams.video:
             raise InvalidMedia("This file has no video in it.")
@@ -246,12 +272,15 @@ class _Transcoder:
         self.out_dir = out_dir
         self.ladder = ladder
         self.settings = settings
+        self.on_frame = on_frame
         self.video = container.streams.video[0]
         self.video.thread_type = "AUTO"
         self.video.codec_context.thread_count = settings.threads
         self.audio = container.streams.audio[0] if container.streams.audio else None
         self.duration = _header_duration(container, self.video)
         self.variants: list[_Variant] = []
+        self.cascade: list[_Variant] = []
+        """The variants largest first: the order they are scaled in."""
         self.rotate: Upright | None = None
         self.resampler: AudioResampler | None = None
         self.origin: float | None = None
@@ -259,6 +288,8 @@ class _Transcoder:
         self.last_pts: int | None = None
         self.audio_samples: int | None = None
         self.pending: list[av.AudioFrame] = []
+        self.video_packets = 0
+        self.decoded = 0
 
     def run(
         self, progress: Callable[[float], None], should_stop: Callable[[], bool]
@@ -272,7 +303,9 @@ class _Transcoder:
                 if should_stop():
                     raise Cancelled
                 if packet.stream.index == self.video.index:
+                    self.video_packets += 1 if packet.size else 0
                     for frame in _decode(self.video, packet):
+                        self.decoded += 1
                         self._video_frame(frame, progress)
                 elif self.audio is not None:
                     for sound in _decode(self.audio, packet):
@@ -290,6 +323,10 @@ class _Transcoder:
                 self._encode(frame)
         if not self.variants:
             raise InvalidMedia("The video in this file cannot be decoded.")
+        # The probe decoded the start only; this pass is the proof that the rest decodes too.
+        # A damaged packet here and there is concealed (as the ffmpeg CLI does), more is not.
+        if self.decoded < _DECODED_SHARE * self.video_packets:
+            raise InvalidMedia(DAMAGED)
         if self.resampler is not None:
             self._play_pending()
             self._resampled(self.resampler.resample(None))
@@ -313,6 +350,11 @@ class _Transcoder:
                     settings=self.settings,
                 )
             )
+        self.cascade = sorted(
+            self.variants,
+            key=lambda variant: variant.rendition.width * variant.rendition.height,
+            reverse=True,
+        )
 
     def _audio_format(self) -> tuple[int, str] | None:
         if self.audio is None:
@@ -349,13 +391,22 @@ class _Transcoder:
         self.last_pts = pts
         # The first frame at or past each boundary is a keyframe in every rendition (what the
         # ffmpeg CLI's -force_key_frames expr:gte(t,n_forced*T) does); the muxer cuts there.
-        seconds = float(pts * time_base) + _TIME_SLACK
-        keyframe = seconds >= self.next_keyframe
-        while seconds >= self.next_keyframe:
+        seconds = float(pts * time_base)
+        keyframe = seconds + _TIME_SLACK >= self.next_keyframe
+        while seconds + _TIME_SLACK >= self.next_keyframe:
             self.next_keyframe += self.settings.segment_seconds
         frame.pts = pts
-        for variant in self.variants:
-            variant.encode_video(frame, keyframe=keyframe)
+        self.on_frame(frame, seconds)
+        # Largest first, each from the smallest picture so far that covers it: a small rung
+        # filters a few times its own pixels, not the whole source frame.
+        scaled: list[av.VideoFrame] = []
+        for variant in self.cascade:
+            picture = next(
+                (candidate for candidate in reversed(scaled) if variant.covers(candidate)), frame
+            )
+            picture = variant.scale(picture)
+            variant.encode_video(picture, keyframe=keyframe)
+            scaled.append(picture)
 
     def _audio_frame(self, frame: av.AudioFrame) -> None:
         # Sound decoded before the first picture waits for it: its time is counted from there.

@@ -4,6 +4,9 @@ A thumbnail is the decoded frame nearest the asked time (after a seek to the key
 turned upright and scaled to the asked width with the display aspect kept; never wider than the
 video. :func:`representative_time` looks at a few frames spread over the video and picks the one
 with the most detail, so a fade from black does not become the poster.
+
+Processing needs no seek at all: a :class:`FrameSampler` is handed every frame of the transcode's
+one decode and keeps what the representative time and the storyboard need.
 """
 
 from __future__ import annotations
@@ -102,42 +105,136 @@ def storyboard(
 ) -> Storyboard:
     """One tile every ``interval`` seconds in a sprite, and a WebVTT of ``#xywh`` cues."""
     facts = probe(source)
-    # 4:2:0 tiles need even sides to sit on chroma sample boundaries in the sprite
-    tile_width = max(2, min(tile_width, facts.width) // 2 * 2)
-    tile_height = max(2, round(tile_width * facts.height / facts.width / 2) * 2)
-    count = max(1, math.ceil(facts.duration / interval))
-    columns = min(columns, count)
-    rows = math.ceil(count / columns)
-    planes = _Sprite(columns * tile_width, rows * tile_height)
-    previous: av.VideoFrame | None = None
+    layout = _Layout.of(facts, interval=interval, tile_width=tile_width, columns=columns)
+    tiles: list[av.VideoFrame | None] = []
     with _open(source) as container:
-        for index in range(count):
+        for index in range(layout.count):
             frame = _frame_at(container, index * interval)
-            tile = (
-                previous
-                if frame is None
-                else _scaled(upright(frame), tile_width, tile_height, "yuv420p")
-            )
-            if tile is not None:
-                planes.paste(tile, (index % columns) * tile_width, (index // columns) * tile_height)
-            previous = tile
-    cues = ["WEBVTT", ""]
-    for index in range(count):
-        x, y = (index % columns) * tile_width, (index // columns) * tile_height
-        end = min((index + 1) * interval, facts.duration)
-        cues += [
-            f"{_vtt_time(index * interval)} --> {_vtt_time(end)}",
-            f"storyboard.jpg#xywh={x},{y},{tile_width},{tile_height}",
-            "",
-        ]
-    return Storyboard(
-        image=encode_image(planes.frame(), planes.width, planes.height, "jpeg"),
-        vtt="\n".join(cues),
-        columns=columns,
-        rows=rows,
-        tile_width=tile_width,
-        tile_height=tile_height,
-    )
+            tiles.append(None if frame is None else layout.tile(upright(frame)))
+    return layout.assemble(tiles)
+
+
+class FrameSampler:
+    """The representative time and the storyboard, from frames handed over as they are decoded.
+
+    :meth:`add` takes every upright frame once, in order, with its time from the start (what
+    :func:`.hls.transcode_hls` gives its ``on_frame``); it looks at the frames at the times
+    :func:`representative_time` and :func:`storyboard` would seek to, so the results match
+    theirs without a second decode of the file.
+    """
+
+    def __init__(
+        self,
+        facts: MediaProbe,
+        *,
+        interval: float = 5.0,
+        tile_width: int = 160,
+        columns: int = 10,
+    ) -> None:
+        self.layout = _Layout.of(facts, interval=interval, tile_width=tile_width, columns=columns)
+        self.interval = interval
+        self.candidates = [share * facts.duration for share in _CANDIDATES]
+        self.half_frame = 0.5 / (facts.frame_rate or 30.0)
+        self.tiles: list[av.VideoFrame | None] = []
+        self.looked = 0
+        self.best_time, self.best_score = 0.0, -math.inf
+        self.last: tuple[av.VideoFrame, float] | None = None
+
+    def add(self, frame: av.VideoFrame, seconds: float) -> None:
+        """Account for ``frame``, shown ``seconds`` after the first one."""
+        self.last = frame, seconds
+        reached = seconds + self.half_frame
+        if self.looked < len(self.candidates) and reached >= self.candidates[self.looked]:
+            self._look(frame, seconds)
+            while self.looked < len(self.candidates) and reached >= self.candidates[self.looked]:
+                self.looked += 1
+        if self._tile_due(reached):
+            tile = self.layout.tile(frame)
+            while self._tile_due(reached):
+                self.tiles.append(tile)
+
+    def representative_time(self) -> float:
+        """The time of the frame with the most detail among those looked at."""
+        if self.looked < len(self.candidates) and self.last is not None:
+            self._look(*self.last)  # the times past the last frame see the last frame
+            self.looked = len(self.candidates)
+        return self.best_time
+
+    def storyboard(self) -> Storyboard:
+        """The sprite and its WebVTT; tiles past the last frame show the last frame."""
+        tiles: list[av.VideoFrame | None] = list(self.tiles)
+        if len(tiles) < self.layout.count:
+            last = None if self.last is None else self.layout.tile(self.last[0])
+            tiles += [last] * (self.layout.count - len(tiles))
+        return self.layout.assemble(tiles)
+
+    def _tile_due(self, reached: float) -> bool:
+        return len(self.tiles) < self.layout.count and reached >= len(self.tiles) * self.interval
+
+    def _look(self, frame: av.VideoFrame, seconds: float) -> None:
+        score = _detail(frame)
+        if score > self.best_score + 1e-9:
+            self.best_time, self.best_score = max(seconds, 0.0), score
+
+
+@frozen
+class _Layout:
+    """Where each storyboard tile goes in the sprite, and what time range it stands for."""
+
+    duration: float
+    interval: float
+    count: int
+    columns: int
+    rows: int
+    tile_width: int
+    tile_height: int
+
+    @classmethod
+    def of(cls, facts: MediaProbe, *, interval: float, tile_width: int, columns: int) -> _Layout:
+        # 4:2:0 tiles need even sides to sit on chroma sample boundaries in the sprite
+        tile_width = max(2, min(tile_width, facts.width) // 2 * 2)
+        tile_height = max(2, round(tile_width * facts.height / facts.width / 2) * 2)
+        count = max(1, math.ceil(facts.duration / interval))
+        columns = min(columns, count)
+        return cls(
+            duration=facts.duration,
+            interval=interval,
+            count=count,
+            columns=columns,
+            rows=math.ceil(count / columns),
+            tile_width=tile_width,
+            tile_height=tile_height,
+        )
+
+    def tile(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """``frame`` (upright) at the tile size, in the sprite's pixel format."""
+        return _scaled(frame, self.tile_width, self.tile_height, "yuv420p")
+
+    def assemble(self, tiles: list[av.VideoFrame | None]) -> Storyboard:
+        """The sprite of ``tiles`` (one per cue; None: the tile before it) and the WebVTT."""
+        planes = _Sprite(self.columns * self.tile_width, self.rows * self.tile_height)
+        previous: av.VideoFrame | None = None
+        cues = ["WEBVTT", ""]
+        for index, tile in enumerate(tiles):
+            x = (index % self.columns) * self.tile_width
+            y = (index // self.columns) * self.tile_height
+            previous = tile or previous
+            if previous is not None:
+                planes.paste(previous, x, y)
+            end = min((index + 1) * self.interval, self.duration)
+            cues += [
+                f"{_vtt_time(index * self.interval)} --> {_vtt_time(end)}",
+                f"storyboard.jpg#xywh={x},{y},{self.tile_width},{self.tile_height}",
+                "",
+            ]
+        return Storyboard(
+            image=encode_image(planes.frame(), planes.width, planes.height, "jpeg"),
+            vtt="\n".join(cues),
+            columns=self.columns,
+            rows=self.rows,
+            tile_width=self.tile_width,
+            tile_height=self.tile_height,
+        )
 
 
 def encode_image(frame: av.VideoFrame, width: int, height: int, image_format: ImageFormat) -> bytes:

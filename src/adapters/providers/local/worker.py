@@ -3,10 +3,11 @@
 A worker runs one job at a time in its own process (the composition root starts as many
 processes as ``LOCAL_WORKERS``); the decode and encode run in a thread of that process, so the
 worker's event loop keeps renewing the job's lease and sending progress while they work. A job
-is probed (:mod:`.probe`), transcoded to the ladder (:mod:`.ladder`, :mod:`.hls`) in a scratch
-directory, published to storage at once, and only then marked done: a worker killed at any point
-leaves either nothing published or a job another worker redoes from the start once the lease
-ends (the scratch directory of the earlier attempt is emptied first).
+is processed (:mod:`.pipeline`: probe, then one decode for the ladder, the storyboard and the
+poster frame) in a scratch directory, published to storage at once, and only then marked done:
+a worker killed at any point leaves either nothing published or a job another worker redoes
+from the start once the lease ends (the scratch directory of the earlier attempt is emptied
+first).
 
 Progress is the share of the source encoded, sent once it grew by ``progress_step`` per cent or
 ``progress_interval`` seconds passed, whichever comes first. Cancel and delete mark the job
@@ -30,7 +31,7 @@ from typing import Any
 
 from attrs import frozen
 
-from adapters.providers.local import hls, ladder, probe, thumbnails
+from adapters.providers.local import hls, ladder, pipeline, probe
 from adapters.providers.local._notify import Notifier
 from adapters.providers.local.jobs import Job, SqlJobStore
 from adapters.providers.local.provider import thumbnail_url, video_key
@@ -52,6 +53,8 @@ class WorkerSettings:
     segment_seconds: float = 4.0
     threads: int = 0
     """Threads of the decoder and of each encoder (0: FFmpeg's choice from the CPU count)."""
+    preset: str = hls.DEFAULT_PRESET
+    """The x264 preset of every rendition (``ultrafast`` .. ``placebo``)."""
     lease: timedelta = timedelta(seconds=60)
     """How long a claimed job stays the worker's without a renewal (renewed every third)."""
     max_attempts: int = 3
@@ -184,32 +187,29 @@ class LocalWorker:
 
     def _transcode(self, job: Job, lost: threading.Event, progress: _Progress) -> _Outcome:
         """Probe, transcode and pick the thumbnail time (blocking: runs in a thread)."""
-        source = self.storage.path(job.source)
-        probed = probe.probe(source, declared_mime_type=job.mime_type)
-        rungs = ladder.choose_ladder(probed, self.settings.heights)
         scratch = self.storage.scratch(job.upload_id)
 
         def should_stop() -> bool:
             return lost.is_set() or self._stopping.is_set()
 
-        output = hls.transcode_hls(
-            source,
+        # The storyboard (seek previews) lands beside the playlists: served, and signed, alike.
+        done = pipeline.process(
+            self.storage.path(job.source),
             scratch / "hls",
-            rungs,
+            declared_mime_type=job.mime_type,
+            heights=self.settings.heights,
             segment_seconds=self.settings.segment_seconds,
             threads=self.settings.threads,
+            preset=self.settings.preset,
             progress=progress.set,
             should_stop=should_stop,
         )
-        # Seek previews: a sprite and its WebVTT beside the playlists (served, and signed, alike).
-        board = thumbnails.storyboard(source)
-        (scratch / "hls" / "storyboard.jpg").write_bytes(board.image)
-        (scratch / "hls" / "storyboard.vtt").write_text(board.vtt, encoding="utf-8")
+        output = done.output
         info = {
             "duration": output.duration,
-            "width": probed.width,
-            "height": probed.height,
-            "thumbnailTime": thumbnails.representative_time(source, probed),
+            "width": done.probe.width,
+            "height": done.probe.height,
+            "thumbnailTime": done.thumbnail_time,
             "master": output.master_playlist.relative_to(scratch / "hls").as_posix(),
             "renditions": [rendition.rendition.name for rendition in output.renditions],
         }
