@@ -5,7 +5,8 @@ default ladder by :func:`adapters.providers.local.hls.transcode_hls` (in a child
 peak RSS is its own) and by one ``ffmpeg`` command with the same settings: one decode, the same
 cascade of bicubic scales (each rendition from the smallest larger one already scaled, ``split``
 where a picture feeds more than one), libx264 with the same preset, CRF, maxrate/bufsize, GOP and
-forced keyframes, AAC per rendition, the same thread count, MPEG-TS segments through the HLS muxer.
+forced keyframes, one AAC encode muxed into every rendition (the ``tee`` muxer), the same thread
+count, MPEG-TS segments through the HLS muxer.
 The two contenders alternate (engine, ffmpeg, engine, ffmpeg, ...) so drift on a shared machine
 hits both. Also measured: the engine's work on a 10 s clip (probe, representative thumbnail, HLS),
 and where its time goes (decode alone, decode and the scaling cascade, everything).
@@ -108,35 +109,44 @@ def ffmpeg_command(
     threads: int,
     audio: bool,
 ) -> list[str]:
-    """One ffmpeg run doing what transcode_hls does: one decode, the scaling cascade, an HLS
-    output per rung."""
+    """One ffmpeg run doing what transcode_hls does: one decode, the scaling cascade, one AAC
+    encode at the best rung's bitrate, and an HLS output per rung (the ``tee`` muxer hands the
+    same audio packets to each, as the engine does)."""
     fps = float(probe(source).frame_rate)
     gop = str(max(1, round(SEGMENT_SECONDS * fps)))
     command = [
         *("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostats", "-y"),
         *("-threads", str(threads), "-i", str(source), "-filter_complex", cascade(ladder)),
     ]
+    for index in range(len(ladder)):
+        command += ["-map", f"[o{index}]"]
+    command += [
+        *("-c:v", "libx264", "-preset", preset, "-crf", str(DEFAULT_CRF)),
+        *("-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-forced-idr", "1"),
+        *("-threads", str(threads)),
+        *("-force_key_frames", f"expr:gte(t,n_forced*{SEGMENT_SECONDS:g})"),
+    ]
+    for index, rendition in enumerate(ladder):
+        command += [
+            *(f"-maxrate:v:{index}", str(rendition.video_bitrate)),
+            *(f"-bufsize:v:{index}", str(2 * rendition.video_bitrate)),
+        ]
+    if audio:
+        bitrate = max(rendition.audio_bitrate for rendition in ladder)
+        command += [
+            *("-map", "0:a:0", "-c:a", "aac", "-b:a", str(bitrate), "-ar", "48000", "-ac", "2")
+        ]
+    outputs = []
     for index, rendition in enumerate(ladder):
         folder = out_dir / rendition.name
         folder.mkdir(parents=True, exist_ok=True)
-        command += [
-            *("-map", f"[o{index}]", "-c:v", "libx264", "-preset", preset),
-            *("-crf", str(DEFAULT_CRF), "-maxrate", str(rendition.video_bitrate)),
-            *("-bufsize", str(2 * rendition.video_bitrate), "-g", gop, "-keyint_min", gop),
-            *("-sc_threshold", "0", "-forced-idr", "1", "-threads", str(threads)),
-            *("-force_key_frames", f"expr:gte(t,n_forced*{SEGMENT_SECONDS:g})"),
-        ]
-        if audio:
-            command += [
-                *("-map", "0:a:0", "-c:a", "aac", "-b:a", str(rendition.audio_bitrate)),
-                *("-ar", "48000", "-ac", "2"),
-            ]
-        command += [
-            *("-f", "hls", "-hls_time", f"{SEGMENT_SECONDS:g}", "-hls_playlist_type", "vod"),
-            *("-hls_list_size", "0", "-hls_segment_type", "mpegts", "-start_number", "0"),
-            *("-hls_segment_filename", str(folder / "segment_%05d.ts"), str(folder / "index.m3u8")),
-        ]
-    return command
+        streams = f"v:{index},a" if audio else f"v:{index}"
+        outputs.append(
+            f"[select=\\'{streams}\\':f=hls:hls_time={SEGMENT_SECONDS:g}:hls_playlist_type=vod"
+            ":hls_list_size=0:hls_segment_type=mpegts:start_number=0"
+            f":hls_segment_filename={folder / 'segment_%05d.ts'}]{folder / 'index.m3u8'}"
+        )
+    return [*command, "-f", "tee", "|".join(outputs)]
 
 
 def cascade(ladder: tuple[Rendition, ...]) -> str:
@@ -329,11 +339,13 @@ def section(
         f"{load:.1f}. Source: a generated {duration:.0f} s 1080p30 H.264 clip "
         "(moving test pattern with light grain, 15 Mb/s at most) with AAC stereo. Ladder: "
         f"{rungs}; libx264 preset `{args.preset}`, CRF {DEFAULT_CRF} capped at each rung's "
-        f"bitrate, {SEGMENT_SECONDS:g} s segments with aligned keyframes, AAC per rendition, "
+        f"bitrate, {SEGMENT_SECONDS:g} s segments with aligned keyframes, one AAC encode (at the "
+        "best rung's bitrate) muxed into every rendition, "
         f"threads {args.threads} (0: FFmpeg's choice). PyAV {av.__version__} "
         f"(libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))}) against "
         f"`{' '.join(version.split()[:3])}` (Debian) doing the same in one command (one decode, "
-        "`split`, the same encoder settings). Runs alternate, engine first; each row is one "
+        "the same cascade of `scale` filters, the same encoder settings, one AAC encode handed "
+        "to every rendition's HLS muxer by `tee`). Runs alternate, engine first; each row is one "
         "run. Wall time depends on what else the machine runs; CPU time (user + system of the "
         "process and its threads) much less.",
         "",
@@ -355,12 +367,13 @@ def section(
         f"**{duration * cores / cpu['e']:.2f}** on {cores} otherwise idle cores, from its CPU "
         f"time (ffmpeg {duration * cores / cpu['f']:.2f})",
         f"- engine peak RSS: **{max(run.rss_mib for run in engine):.0f} MiB**",
-        f"- a 10 s clip, probe + representative thumbnail + HLS ladder (the worker's part of "
-        f"upload complete → READY): **{ready.seconds:.1f} s** wall, {ready.cpu_seconds:.1f} s "
+        f"- a 10 s clip, what the worker does (probe; ladder, storyboard and poster time from one "
+        f"decode) and the poster the page asks for first (the worker's part of upload "
+        f"complete → READY): **{ready.seconds:.1f} s** wall, {ready.cpu_seconds:.1f} s "
         "CPU",
         "- where the engine's CPU time goes (one run each, CPU s): decode alone "
         f"{stages['decode'].cpu_seconds:.1f} (the ffmpeg CLI decoding alone "
-        f"{ffmpeg_decode.cpu_seconds:.1f}), decode + scaling to every rung "
+        f"{ffmpeg_decode.cpu_seconds:.1f}), decode + the scaling cascade "
         f"{stages['scale'].cpu_seconds:.1f}, everything {cpu['e']:.1f}: the rest, "
         f"{cpu['e'] - stages['scale'].cpu_seconds:.1f}, is x264 and AAC encoding and muxing",
     ]

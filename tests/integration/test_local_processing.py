@@ -543,3 +543,21 @@ def test_a_file_damaged_part_way_passes_the_probe_and_fails_the_transcode(
         transcode_hls(path, out, choose_ladder(facts, HEIGHTS), segment_seconds=SEGMENT)
     assert caught.value.reason == hls.DAMAGED
     assert list(out.iterdir()) == []
+
+
+def test_the_sound_is_encoded_once_and_muxed_into_every_rendition(tmp_path: Path) -> None:
+    """Renditions whose rungs name different audio bitrates carry the very same AAC packets:
+    one encode, at the best rung's bitrate, so no rendition sounds worse than its rung says."""
+    path = make_video(tmp_path / "wide.mp4", width=640, height=360, fps=FPS, seconds=1.0)
+    ladder = choose_ladder(probe(path), (240, 360))
+    assert len({rendition.audio_bitrate for rendition in ladder}) == 2
+    output = transcode_hls(path, tmp_path / "hls", ladder, segment_seconds=SEGMENT, threads=1)
+    sounds = []
+    for rendition in output.renditions:
+        payload = b""
+        for segment in sorted(rendition.playlist.parent.glob("segment_*.ts")):
+            with av.open(str(segment)) as media:
+                payload += b"".join(bytes(packet) for packet in media.demux(audio=0))
+        sounds.append(payload)
+    assert sounds[0]
+    assert all(sound == sounds[0] for sound in sounds)

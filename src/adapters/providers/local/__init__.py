@@ -1,6 +1,7 @@
 """The self-hosted ``local`` provider: this machine probes, thumbnails and transcodes (PyAV).
 
-Processing is :mod:`.probe`, :mod:`.ladder`, :mod:`.hls` and :mod:`.thumbnails`; around it,
+Processing is :mod:`.pipeline` over :mod:`.probe`, :mod:`.ladder`, :mod:`.hls` (with
+:mod:`.playlists`) and :mod:`.thumbnails`; around it,
 :mod:`.provider` (the ``VideoProvider``), :mod:`.worker` (jobs claimed with a lease),
 :mod:`.jobs` (the ``local_jobs`` table), :mod:`.storage` (one interface, a folder by default) and
 :mod:`.http` (the routes it contributes).

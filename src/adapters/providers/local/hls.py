@@ -6,12 +6,10 @@ muxer (MPEG-TS segments). Scaling cascades: the largest rendition is scaled (and
 TV range) from the source, each smaller one from the smallest picture already scaled that covers
 it, and a rendition of the source's own size and format is the decoded frame itself. Keyframes
 are forced at the same presentation times in every rendition (a fixed GOP, no scene-cut
-keyframes), so segments line up across the ladder and players switch cleanly. Audio is decoded
-and resampled once, then AAC-encoded per rendition at its bitrate. When everything is written,
-the media playlists are rewritten with a target duration no segment exceeds, and the master
-playlist gets ``BANDWIDTH`` (peak segment),
-``AVERAGE-BANDWIDTH``, ``RESOLUTION``, ``CODECS`` (profile and level read from the encoded SPS)
-and ``FRAME-RATE`` measured from the output.
+keyframes), so segments line up across the ladder and players switch cleanly. Audio is decoded,
+resampled and AAC-encoded once, at the best rendition's bitrate, and the same packets are muxed
+into every rendition. When everything is written, :mod:`.playlists` tidies the media playlists
+and describes them in the master playlist.
 
 Layout of ``out_dir``: ``master.m3u8`` and one folder per rendition (``720p/index.m3u8``,
 ``720p/segment_00000.ts``, ...). On any error, or :class:`Cancelled`, the files written so far are
@@ -20,7 +18,6 @@ removed.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +33,14 @@ from av.video.frame import PictureType
 from av.video.reformatter import ColorRange, Interpolation, VideoReformatter
 
 from adapters.providers.local.ladder import Rendition
+from adapters.providers.local.playlists import (
+    MASTER_PLAYLIST,
+    MEDIA_PLAYLIST,
+    Encoded,
+    HlsOutput,
+    HlsRendition,
+    write_master,
+)
 from adapters.providers.local.probe import UNREADABLE, InvalidMedia
 from adapters.providers.local.upright import Upright, display_rotation
 
@@ -45,8 +50,6 @@ DEFAULT_PRESET = "veryfast"
 DEFAULT_CRF = 23
 """x264's constant quality, capped per rendition by its bitrate (``maxrate``, 2 s ``bufsize``)."""
 
-MASTER_PLAYLIST = "master.m3u8"
-MEDIA_PLAYLIST = "index.m3u8"
 SEGMENT_PATTERN = "segment_%05d.ts"
 
 _AAC_RATES = (48000, 44100)
@@ -63,30 +66,21 @@ _TIME_SLACK = 1e-4
 """Seconds of timestamp rounding (millisecond time bases) still counted as on a boundary."""
 
 
+__all__ = [
+    "DAMAGED",
+    "DEFAULT_CRF",
+    "DEFAULT_PRESET",
+    "MASTER_PLAYLIST",
+    "MEDIA_PLAYLIST",
+    "Cancelled",
+    "HlsOutput",
+    "HlsRendition",
+    "transcode_hls",
+]
+
+
 class Cancelled(Exception):
     """``should_stop()`` returned true: the transcode stopped and removed its output."""
-
-
-@frozen
-class HlsRendition:
-    """One rendition as encoded: its playlist and what the master playlist says of it."""
-
-    rendition: Rendition
-    playlist: Path
-    bandwidth: int
-    average_bandwidth: int
-    codecs: str
-    frame_rate: float
-    segments: int
-
-
-@frozen
-class HlsOutput:
-    """The master playlist, the renditions (smallest first) and the duration in seconds."""
-
-    master_playlist: Path
-    renditions: tuple[HlsRendition, ...]
-    duration: float
 
 
 def _no_progress(fraction: float) -> None:
@@ -133,7 +127,7 @@ def transcode_hls(
         with _open(source) as container:
             transcoder = _Transcoder(container, out_dir, ladder, settings, on_frame)
             variants = transcoder.run(progress, should_stop)
-        return _finish(out_dir, variants)
+        return write_master(out_dir, [variant.encoded() for variant in variants])
     except BaseException:
         _remove(out_dir, ladder)
         raise
@@ -157,7 +151,7 @@ class _Variant:
         *,
         frame_rate: Fraction,
         time_base: Fraction,
-        audio: tuple[int, str] | None,
+        audio: tuple[int, str, int] | None,
         settings: _Settings,
     ) -> None:
         self.rendition = rendition
@@ -205,9 +199,9 @@ class _Variant:
         )
         self.audio: av.AudioStream | None = None
         if audio is not None:
-            rate, layout = audio
+            rate, layout, bitrate = audio
             self.audio = self.output.add_stream("aac", rate=rate, layout=layout)
-            self.audio.bit_rate = rendition.audio_bitrate
+            self.audio.bit_rate = bitrate
 
     def covers(self, picture: av.VideoFrame) -> bool:
         """Whether this rendition can be scaled down from ``picture`` (no side grows)."""
@@ -237,14 +231,25 @@ class _Variant:
         self.output.mux(self.video.encode(picture))
         self.frames += 1
 
-    def encode_audio(self, frame: av.AudioFrame | None) -> None:
-        if self.audio is not None:
-            self.output.mux(self.audio.encode(frame))
+    def mux_audio(self, packet: av.Packet[Any]) -> None:
+        """Mux one AAC packet of the shared encode (muxing takes a new reference to it)."""
+        assert self.audio is not None
+        packet.stream = self.audio
+        self.output.mux_one(packet)
+
+    def encoded(self) -> Encoded:
+        """What :func:`.playlists.write_master` needs of this rendition, once closed."""
+        return Encoded(
+            rendition=self.rendition,
+            directory=self.directory,
+            frames=self.frames,
+            extradata=self.extradata,
+            audio=self.audio is not None,
+        )
 
     def close(self) -> None:
         """Drain the encoders and write the last segment and the media playlist."""
         self.output.mux(self.video.encode(None))
-        self.encode_audio(None)
         self.extradata = bytes(self.video.codec_context.extradata or b"")
         self.output.close()
 
@@ -330,6 +335,7 @@ class _Transcoder:
         if self.resampler is not None:
             self._play_pending()
             self._resampled(self.resampler.resample(None))
+            self._mux_audio(None)
         for variant in self.variants:
             variant.close()
 
@@ -338,7 +344,7 @@ class _Transcoder:
         if rotation:
             self.rotate = Upright(frame, rotation)
         frame_rate = self.video.average_rate or self.video.guessed_rate or Fraction(30)
-        audio = self._audio_format()
+        audio = self._audio_format(max(rendition.audio_bitrate for rendition in self.ladder))
         for rendition in self.ladder:
             self.variants.append(
                 _Variant(
@@ -356,14 +362,14 @@ class _Transcoder:
             reverse=True,
         )
 
-    def _audio_format(self) -> tuple[int, str] | None:
+    def _audio_format(self, bitrate: int) -> tuple[int, str, int] | None:
         if self.audio is None:
             return None
         context = self.audio.codec_context
         rate = context.sample_rate if context.sample_rate in _AAC_RATES else _AAC_RATES[0]
         layout = "mono" if context.layout.nb_channels == 1 else "stereo"
         self.resampler = AudioResampler(format="fltp", layout=layout, rate=rate, frame_size=1024)
-        return rate, layout
+        return rate, layout, bitrate
 
     def _video_frame(self, frame: av.VideoFrame, progress: Callable[[float], None]) -> None:
         if not self.variants:
@@ -434,8 +440,16 @@ class _Transcoder:
             frame.pts = self.audio_samples
             frame.time_base = Fraction(1, frame.sample_rate)
             self.audio_samples += frame.samples
+            self._mux_audio(frame)
+
+    def _mux_audio(self, frame: av.AudioFrame | None) -> None:
+        # The sound is encoded once, by one rendition's encoder, at the best rendition's
+        # bitrate; every rendition muxes the same packets (all encoders are set up alike).
+        encoder = self.cascade[0].audio
+        assert encoder is not None
+        for packet in encoder.encode(frame):
             for variant in self.variants:
-                variant.encode_audio(frame)
+                variant.mux_audio(packet)
 
 
 def _open(source: Path) -> av.container.InputContainer:
@@ -468,104 +482,6 @@ def _header_duration(container: av.container.InputContainer, video: av.VideoStre
     if container.duration is not None:
         return container.duration / av.time_base
     return 0.0
-
-
-def _finish(out_dir: Path, variants: Sequence[_Variant]) -> HlsOutput:
-    renditions = tuple(_described(variant) for variant in variants)
-    duration = max(_playlist_duration(rendition.playlist) for rendition in renditions)
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    for rendition in renditions:
-        lines.append(
-            f"#EXT-X-STREAM-INF:BANDWIDTH={rendition.bandwidth},"
-            f"AVERAGE-BANDWIDTH={rendition.average_bandwidth},"
-            f"RESOLUTION={rendition.rendition.width}x{rendition.rendition.height},"
-            f'CODECS="{rendition.codecs}",FRAME-RATE={rendition.frame_rate:.3f}'
-        )
-        lines.append(f"{rendition.rendition.name}/{MEDIA_PLAYLIST}")
-    master = out_dir / MASTER_PLAYLIST
-    master.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return HlsOutput(master_playlist=master, renditions=renditions, duration=duration)
-
-
-def _described(variant: _Variant) -> HlsRendition:
-    playlist = variant.directory / MEDIA_PLAYLIST
-    segments = _segments(playlist)
-    if not segments:
-        raise InvalidMedia("The video in this file cannot be decoded.")
-    _rewrite_playlist(playlist, segments)
-    rates = [
-        8 * (variant.directory / uri).stat().st_size / seconds
-        for uri, seconds in segments
-        if seconds > 0
-    ]
-    total_seconds = sum(seconds for _, seconds in segments)
-    total_bits = 8 * sum((variant.directory / uri).stat().st_size for uri, _ in segments)
-    codecs = _avc1(variant.extradata)
-    if variant.audio is not None:
-        codecs += ",mp4a.40.2"
-    return HlsRendition(
-        rendition=variant.rendition,
-        playlist=playlist,
-        bandwidth=math.ceil(max(rates, default=total_bits / max(total_seconds, 1e-9))),
-        average_bandwidth=math.ceil(total_bits / max(total_seconds, 1e-9)),
-        codecs=codecs,
-        frame_rate=variant.frames / total_seconds if total_seconds else 0.0,
-        segments=len(segments),
-    )
-
-
-def _segments(playlist: Path) -> list[tuple[str, float]]:
-    """(URI, seconds) of each segment of a media playlist."""
-    segments: list[tuple[str, float]] = []
-    seconds: float | None = None
-    for raw in playlist.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if line.startswith("#EXTINF:"):
-            seconds = float(line[len("#EXTINF:") :].split(",", 1)[0])
-        elif line and not line.startswith("#") and seconds is not None:
-            segments.append((line, seconds))
-            seconds = None
-    return segments
-
-
-def _rewrite_playlist(playlist: Path, segments: Sequence[tuple[str, float]]) -> None:
-    """A VOD media playlist whose target duration no segment exceeds (the muxer rounds it)."""
-    target = max(1, math.ceil(max(seconds for _, seconds in segments) - 1e-6))
-    lines = [
-        "#EXTM3U",
-        "#EXT-X-VERSION:3",
-        f"#EXT-X-TARGETDURATION:{target}",
-        "#EXT-X-MEDIA-SEQUENCE:0",
-        "#EXT-X-PLAYLIST-TYPE:VOD",
-        "#EXT-X-INDEPENDENT-SEGMENTS",
-    ]
-    for uri, seconds in segments:
-        lines += [f"#EXTINF:{seconds:.6f},", uri]
-    lines.append("#EXT-X-ENDLIST")
-    playlist.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def _playlist_duration(playlist: Path) -> float:
-    return sum(seconds for _, seconds in _segments(playlist))
-
-
-def _avc1(extradata: bytes) -> str:
-    """``avc1.PPCCLL`` from the SPS in the encoder's extradata (avcC or Annex B)."""
-    if len(extradata) >= 4 and extradata[0] == 1:
-        return "avc1." + extradata[1:4].hex().upper()
-    for start in _nal_starts(extradata):
-        if start + 3 < len(extradata) and extradata[start] & 0x1F == 7:
-            return "avc1." + extradata[start + 1 : start + 4].hex().upper()
-    raise ValueError("the encoder wrote no SPS")
-
-
-def _nal_starts(data: bytes) -> list[int]:
-    starts: list[int] = []
-    index = data.find(b"\x00\x00\x01")
-    while index >= 0:
-        starts.append(index + 3)
-        index = data.find(b"\x00\x00\x01", index + 3)
-    return starts
 
 
 def _remove(out_dir: Path, ladder: Sequence[Rendition]) -> None:
