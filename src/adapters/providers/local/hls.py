@@ -57,8 +57,9 @@ _AAC_RATES = (48000, 44100)
 _MAX_ENCODER_THREADS = 4
 """Frame threads per x264 encoder when ``threads`` is 0 (x264 alone would take 1.5 per core)."""
 
-_DECODED_SHARE = 0.9
-"""Decoded video frames per video packet below which the file is damaged, not just a glitch."""
+_DAMAGED_SHARE = 0.1
+"""The share of video packets that fail to decode above which the file is damaged, not glitched
+(counted in errors, not frames: field-coded video decodes two packets into one frame)."""
 
 DAMAGED = "Part of the video in this file is damaged and cannot be decoded."
 
@@ -294,7 +295,7 @@ class _Transcoder:
         self.audio_samples: int | None = None
         self.pending: list[av.AudioFrame] = []
         self.video_packets = 0
-        self.decoded = 0
+        self.damaged = 0
 
     def run(
         self, progress: Callable[[float], None], should_stop: Callable[[], bool]
@@ -308,12 +309,14 @@ class _Transcoder:
                 if should_stop():
                     raise Cancelled
                 if packet.stream.index == self.video.index:
-                    self.video_packets += 1 if packet.size else 0
-                    for frame in _decode(self.video, packet):
-                        self.decoded += 1
+                    self.video_packets += 1
+                    frames = _decode(self.video, packet)
+                    if frames is None:
+                        self.damaged += 1
+                    for frame in frames or ():
                         self._video_frame(frame, progress)
                 elif self.audio is not None:
-                    for sound in _decode(self.audio, packet):
+                    for sound in _decode(self.audio, packet) or ():
                         self._audio_frame(sound)
             self._drain()
             progress(1.0)
@@ -330,7 +333,7 @@ class _Transcoder:
             raise InvalidMedia("The video in this file cannot be decoded.")
         # The probe decoded the start only; this pass is the proof that the rest decodes too.
         # A damaged packet here and there is concealed (as the ffmpeg CLI does), more is not.
-        if self.decoded < _DECODED_SHARE * self.video_packets:
+        if self.damaged > _DAMAGED_SHARE * self.video_packets:
             raise InvalidMedia(DAMAGED)
         if self.resampler is not None:
             self._play_pending()
@@ -468,11 +471,13 @@ def _demuxed(
         raise InvalidMedia(UNREADABLE) from exc
 
 
-def _decode(stream: av.VideoStream | av.AudioStream, packet: av.Packet[Any]) -> list[Any]:
+def _decode(stream: av.VideoStream | av.AudioStream, packet: av.Packet[Any]) -> list[Any] | None:
+    """The frames of ``packet``; None if it is damaged (the decoder resumes at the next one, as
+    the ffmpeg CLI does)."""
     try:
         return stream.decode(packet)
     except av.error.InvalidDataError:
-        return []  # a damaged packet: the decoder resumes at the next one, as the ffmpeg CLI does
+        return None
 
 
 def _header_duration(container: av.container.InputContainer, video: av.VideoStream) -> float:
