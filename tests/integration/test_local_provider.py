@@ -121,10 +121,15 @@ async def test_upload_processes_to_hls_with_progress_and_a_thumbnail(tmp_path: P
         sprite = await service.client.get(playback["url"].replace("master.m3u8", "storyboard.jpg"))
         assert sprite.headers["content-type"] == "image/jpeg"
 
+        # The worker made the default thumbnail: the service serves it without decoding.
+        cache = root / "videos" / created["playbackId"] / "thumbnails"
+        (poster,) = cache.iterdir()
         thumbnail = await service.client.get(playback["thumbnailUrl"])
         assert thumbnail.headers["content-type"] == "image/jpeg"
         assert "max-age" in thumbnail.headers["cache-control"]
         assert image_size(thumbnail.content, "jpeg") == (320, 240)
+        assert thumbnail.content == poster.read_bytes()
+        assert list(cache.iterdir()) == [poster]
         sized = await service.client.get(
             playback["thumbnailUrl"].replace(".jpg", ".webp"), params={"time": 1.5, "width": 160}
         )

@@ -25,8 +25,11 @@ from adapters.providers.local.provider import (
     PREFIX,
     VIDEOS_PATH,
     LocalVideoProvider,
+    default_thumbnail_width,
     source_key,
+    thumbnail_key,
     video_key,
+    within,
 )
 from adapters.providers.local.thumbnails import ImageFormat
 from adapters.providers.routes import ProviderRoute, Resolve
@@ -56,7 +59,6 @@ CORS = {
 _SECONDS = re.compile(r"[0-9]{1,7}(\.[0-9]{1,6})?")
 r"""ASCII digits only ([0-9], not \d, which takes every script's digits)."""
 MAX_WIDTH = 3840
-DEFAULT_WIDTH = 640
 
 
 def local_routes(provider: Resolve[LocalVideoProvider]) -> tuple[ProviderRoute, ...]:
@@ -127,9 +129,11 @@ class _LocalRoutes:
             raise UploadNotFound("this video is not ready")
         duration = float(info["duration"])
         at = _time(request.query.get("time"), default=float(info.get("thumbnailTime", 0.0)))
-        at = min(at, max(duration - 0.001, 0.0))
-        width = _width(request.query.get("width"), default=min(DEFAULT_WIDTH, int(info["width"])))
-        key = video_key(playback_id, "thumbnails", f"{round(at * 1000)}-{width}.{extension}")
+        at = within(at, duration)
+        width = _width(
+            request.query.get("width"), default=default_thumbnail_width(int(info["width"]))
+        )
+        key = thumbnail_key(playback_id, at, width, extension)
         cached = await asyncio.to_thread(provider.storage.read, key)
         if cached is not None:
             image = cached
@@ -165,7 +169,7 @@ def _time(raw: str | None, *, default: float) -> float:
 
 def _width(raw: str | None, *, default: int) -> int:
     if raw is None:
-        return max(default, 2)
+        return default
     width = ascii_int(raw, max_digits=4)
     if width is None or not 16 <= width <= MAX_WIDTH:
         raise InvalidInput(f"width must be a whole number from 16 to {MAX_WIDTH}", field="/width")

@@ -49,6 +49,24 @@ def video_key(playback_id: str, *rest: str) -> str:
     return "/".join(("videos", playback_id, *rest))
 
 
+DEFAULT_THUMBNAIL_WIDTH = 640
+
+
+def default_thumbnail_width(video_width: int) -> int:
+    """A thumbnail's width when its request names none: 640, or the video's own if narrower."""
+    return max(min(DEFAULT_THUMBNAIL_WIDTH, video_width), 2)
+
+
+def thumbnail_key(playback_id: str, at: float, width: int, extension: str) -> str:
+    """Where the thumbnail of ``playback_id`` at ``at`` seconds, ``width`` wide, is kept."""
+    return video_key(playback_id, "thumbnails", f"{round(at * 1000)}-{width}.{extension}")
+
+
+def within(at: float, duration: float) -> float:
+    """A thumbnail's time ``at`` kept inside a video of ``duration`` seconds."""
+    return min(max(at, 0.0), max(duration - 0.001, 0.0))
+
+
 def thumbnail_url(base_url: str, playback_id: str, token: str | None = None) -> str:
     """The default thumbnail of ``playback_id``, under ``token`` when it is PRIVATE."""
     signed = f"/t/{token}" if token else ""

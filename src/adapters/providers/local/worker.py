@@ -31,10 +31,16 @@ from typing import Any
 
 from attrs import frozen
 
-from adapters.providers.local import hls, ladder, pipeline, probe
+from adapters.providers.local import hls, ladder, pipeline, probe, thumbnails
 from adapters.providers.local._notify import Notifier
 from adapters.providers.local.jobs import Job, SqlJobStore
-from adapters.providers.local.provider import thumbnail_url, video_key
+from adapters.providers.local.provider import (
+    default_thumbnail_width,
+    thumbnail_key,
+    thumbnail_url,
+    video_key,
+    within,
+)
 from adapters.providers.local.storage import MediaStorage
 from media_core.model import FailureCode
 from media_core.ports import Clock
@@ -70,6 +76,10 @@ class _Outcome:
     output: hls.HlsOutput
     info: dict[str, Any]
     scratch: Path
+    poster: tuple[str, bytes] | None
+    """The default thumbnail's key and JPEG, made here so that no page's first look at a tile
+    makes the service process decode the video (None if that frame would not decode: the
+    service then tries on the first request)."""
 
 
 class _Progress:
@@ -205,6 +215,16 @@ class LocalWorker:
             should_stop=should_stop,
         )
         output = done.output
+        at = within(done.thumbnail_time, output.duration)
+        width = default_thumbnail_width(done.probe.width)
+        poster: tuple[str, bytes] | None = None
+        try:
+            image = thumbnails.render_thumbnail(
+                self.storage.path(job.source), time=at, width=width, image_format="jpeg"
+            )
+            poster = (thumbnail_key(job.playback_id, at, width, "jpg"), image)
+        except probe.InvalidMedia:
+            log.warning("local worker %s: no poster frame for %s", self.name, job.upload_id)
         info = {
             "duration": output.duration,
             "width": done.probe.width,
@@ -213,7 +233,12 @@ class LocalWorker:
             "master": output.master_playlist.relative_to(scratch / "hls").as_posix(),
             "renditions": [rendition.rendition.name for rendition in output.renditions],
         }
-        return _Outcome(output=output, info=info, scratch=scratch)
+        return _Outcome(
+            output=output,
+            info=info,
+            scratch=scratch,
+            poster=poster,
+        )
 
     async def _publish(self, job: Job, outcome: _Outcome) -> None:
         info_key = video_key(job.playback_id, "info.json")
@@ -224,6 +249,8 @@ class LocalWorker:
             self.storage.publish(video_key(job.playback_id, "hls"), outcome.scratch / "hls")
             self.storage.write(info_key, json.dumps(info, separators=(",", ":")).encode())
             self.storage.delete(video_key(job.playback_id, "thumbnails"))
+            if outcome.poster is not None:
+                self.storage.write(*outcome.poster)
             return self.storage.size(job.source) + self.storage.size(video_key(job.playback_id))
 
         stored = await asyncio.to_thread(publish)
