@@ -206,8 +206,9 @@ def section(
             "thumbnail, HLS ladder, webhooks)",
             f"- progress the status route showed while processing: {shown}",
             f"- service process RSS: idle {idle:.0f} MiB, highest while the worker processed "
-            f"**{during:.0f} MiB** ({during - idle:+.0f}), after rendering three thumbnails and "
-            f"serving the playlist {after:.0f} MiB (peak {service_hwm:.0f} MiB)",
+            f"**{during:.0f} MiB** ({during - idle:+.0f}), after three thumbnail requests (the "
+            "default one the worker made; two others rendered in the service) and the playlist "
+            f"{after:.0f} MiB (peak {service_hwm:.0f} MiB)",
             f"- worker process peak RSS: {sampler.worker_peak:.0f} MiB",
             "",
         ]
