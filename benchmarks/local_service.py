@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -112,12 +113,7 @@ def service(workdir: Path) -> Iterator[tuple[int, int]]:
         run.wait_port(port, process)
         yield port, process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        run.stop(process, signal.SIGTERM, timeout=30)
 
 
 def measure(seconds: int) -> str:

@@ -276,12 +276,17 @@ def server(app: str, url: str, workdir: Path) -> Iterator[Server]:
         wait_port(port, process)
         yield Server(port=port, pid=process.pid)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, signal.SIGINT, timeout=15)
+
+
+def stop(process: subprocess.Popen[bytes], signal_number: int, *, timeout: float) -> None:
+    """Send ``signal_number`` to ``process``, then kill it if it has not ended in ``timeout``."""
+    process.send_signal(signal_number)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wrk(port: int, script: str, connections: int, seconds: int, *args: str) -> dict[str, Any]:
