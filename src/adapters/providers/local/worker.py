@@ -196,7 +196,7 @@ class LocalWorker:
         await self._publish(job, outcome)
 
     def _transcode(self, job: Job, lost: threading.Event, progress: _Progress) -> _Outcome:
-        """Probe, transcode and pick the thumbnail time (blocking: runs in a thread)."""
+        """Probe, transcode, and render the poster frame (blocking: runs in a thread)."""
         scratch = self.storage.scratch(job.upload_id)
 
         def should_stop() -> bool:
