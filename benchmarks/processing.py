@@ -41,7 +41,6 @@ from adapters.providers.local.hls import DEFAULT_CRF, DEFAULT_PRESET, transcode_
 from adapters.providers.local.ladder import Rendition, choose_ladder
 from adapters.providers.local.pipeline import process
 from adapters.providers.local.probe import probe
-from adapters.providers.local.thumbnails import render_thumbnail
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADING = "## Processing (local provider)"
@@ -203,14 +202,18 @@ def engine_command(source: Path, out_dir: Path, stage: str, preset: str, threads
 
 def child(stage: str, source: Path, out_dir: Path, preset: str, threads: int) -> None:
     """The engine's side: ``hls`` (the ladder), ``ready`` (what the worker does: probe, ladder,
-    storyboard and poster time in one decode; then the poster the page asks for first), or the
-    partial pipelines ``decode`` and ``scale`` that show where the time goes."""
+    storyboard and the poster the page asks for first, in one decode), or the partial pipelines
+    ``decode`` and ``scale`` that show where the time goes."""
     started = time.perf_counter()
     if stage == "ready":
-        done = process(
-            source, out_dir, segment_seconds=SEGMENT_SECONDS, threads=threads, preset=preset
+        process(
+            source,
+            out_dir,
+            segment_seconds=SEGMENT_SECONDS,
+            threads=threads,
+            preset=preset,
+            poster_width=640,
         )
-        render_thumbnail(source, time=done.thumbnail_time, width=640, image_format="jpeg")
         print(json.dumps({"seconds": time.perf_counter() - started}))
         return
     facts = probe(source)
@@ -377,8 +380,8 @@ def section(
         f"**{duration * cores / cpu['e']:.2f}** on {cores} otherwise idle cores, from its CPU "
         f"time (ffmpeg {duration * cores / cpu['f']:.2f})",
         f"- engine peak RSS: **{max(run.rss_mib for run in engine):.0f} MiB**",
-        f"- a 10 s clip, what the worker does (probe; ladder, storyboard and poster time from one "
-        f"decode) and the poster the page asks for first (the worker's part of upload "
+        "- a 10 s clip, what the worker does (probe; ladder, storyboard and the poster the page "
+        "asks for first, from one decode: the worker's part of upload "
         f"complete → READY): **{ready.work_seconds or 0:.1f} s** of work "
         f"({ready.seconds:.1f} s wall with the interpreter's start), {ready.cpu_seconds:.1f} s "
         "CPU",

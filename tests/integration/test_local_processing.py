@@ -526,6 +526,15 @@ def test_sampled_storyboard_and_poster_match_the_seeking_ones(sources: dict[str,
         chosen = sampler.representative_time()
         shares = (0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9)
         assert any(abs(chosen - share * facts.duration) <= 1 / FPS for share in shares)
+        # The poster is the frame at that time as rendering it there by seeking gives.
+        poster = sampler.poster(96)
+        assert poster is not None
+        rendered = render_thumbnail(path, time=chosen, width=96, image_format="jpeg")
+        posted, sought_frame = _decode_image(poster), _decode_image(rendered)
+        assert (posted.width, posted.height) == (sought_frame.width, sought_frame.height)
+        mine = posted.to_ndarray(format="gray").astype(int)
+        theirs = sought_frame.to_ndarray(format="gray").astype(int)
+        assert np.abs(mine - theirs).mean() < 2
 
 
 def test_a_file_damaged_part_way_passes_the_probe_and_fails_the_transcode(

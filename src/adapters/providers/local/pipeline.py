@@ -23,11 +23,13 @@ STORYBOARD_VTT = "storyboard.vtt"
 
 @frozen
 class Processed:
-    """What processing made of a source: its facts, the HLS, and the poster frame's time."""
+    """What processing made of a source: its facts, the HLS, and the poster frame."""
 
     probe: MediaProbe
     output: hls.HlsOutput
     thumbnail_time: float
+    poster: bytes | None
+    """The frame at ``thumbnail_time`` as a JPEG ``poster_width`` wide (None: none decoded)."""
 
 
 def _no_progress(fraction: float) -> None:
@@ -49,8 +51,10 @@ def process(
     preset: str = hls.DEFAULT_PRESET,
     progress: Callable[[float], None] = _no_progress,
     should_stop: Callable[[], bool] = _never,
+    poster_width: int | None = None,
 ) -> Processed:
-    """Probe ``source``, write its HLS and storyboard into ``out_dir``, pick its poster time.
+    """Probe ``source``, write its HLS and storyboard into ``out_dir``, pick its poster frame
+    (as a JPEG ``poster_width`` wide; None: the display width).
 
     Raises :class:`.probe.InvalidMedia` and :class:`.hls.Cancelled` as :func:`.hls.transcode_hls`
     does (``out_dir`` then holds nothing of ours).
@@ -71,4 +75,9 @@ def process(
     board = sampler.storyboard()
     (out_dir / STORYBOARD_IMAGE).write_bytes(board.image)
     (out_dir / STORYBOARD_VTT).write_text(board.vtt, encoding="utf-8")
-    return Processed(probe=facts, output=output, thumbnail_time=sampler.representative_time())
+    return Processed(
+        probe=facts,
+        output=output,
+        thumbnail_time=sampler.representative_time(),
+        poster=sampler.poster(poster_width),
+    )

@@ -95,9 +95,18 @@ def render_thumbnail(
     shown_width, shown_height = display_size(
         frame.width, frame.height, display_rotation(frame), aspect
     )
+    return _shown(upright(frame), (shown_width, shown_height), width, image_format)
+
+
+def _shown(
+    frame: av.VideoFrame, shown: tuple[int, int], width: int | None, image_format: ImageFormat
+) -> bytes:
+    """An upright ``frame`` whose display size is ``shown`` as an image ``width`` wide (None:
+    the display width; never wider), the height following the display aspect."""
+    shown_width, shown_height = shown
     out_width = min(width or shown_width, shown_width)
     out_height = max(1, round(out_width * shown_height / shown_width))
-    return encode_image(upright(frame), out_width, out_height, image_format)
+    return encode_image(frame, out_width, out_height, image_format)
 
 
 def storyboard(
@@ -138,7 +147,9 @@ class FrameSampler:
         self.tiles: list[av.VideoFrame | None] = []
         self.looked = 0
         self.best_time, self.best_score = 0.0, -math.inf
+        self.best_frame: av.VideoFrame | None = None
         self.last: tuple[av.VideoFrame, float] | None = None
+        self._shown = (facts.width, facts.height)
 
     def add(self, frame: av.VideoFrame, seconds: float) -> None:
         """Account for ``frame``, shown ``seconds`` after the first one."""
@@ -160,6 +171,14 @@ class FrameSampler:
             self.looked = len(self.candidates)
         return self.best_time
 
+    def poster(self, width: int | None, image_format: ImageFormat = "jpeg") -> bytes | None:
+        """The frame at :meth:`representative_time` as :func:`render_thumbnail` renders it
+        there, from the frame already decoded; None if no frame was seen."""
+        self.representative_time()
+        if self.best_frame is None:
+            return None
+        return _shown(self.best_frame, self._shown, width, image_format)
+
     def storyboard(self) -> Storyboard:
         """The sprite and its WebVTT; tiles past the last frame show the last frame."""
         tiles: list[av.VideoFrame | None] = list(self.tiles)
@@ -175,6 +194,7 @@ class FrameSampler:
         score = _detail(frame)
         if score > self.best_score + 1e-9:
             self.best_time, self.best_score = max(seconds, 0.0), score
+            self.best_frame = frame
 
 
 @frozen

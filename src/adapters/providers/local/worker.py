@@ -31,10 +31,11 @@ from typing import Any
 
 from attrs import frozen
 
-from adapters.providers.local import hls, ladder, pipeline, probe, thumbnails
+from adapters.providers.local import hls, ladder, pipeline, probe
 from adapters.providers.local._notify import Notifier
 from adapters.providers.local.jobs import Job, SqlJobStore
 from adapters.providers.local.provider import (
+    DEFAULT_THUMBNAIL_WIDTH,
     default_thumbnail_width,
     thumbnail_key,
     thumbnail_url,
@@ -77,9 +78,9 @@ class _Outcome:
     info: dict[str, Any]
     scratch: Path
     poster: tuple[str, bytes] | None
-    """The default thumbnail's key and JPEG, made here so that no page's first look at a tile
-    makes the service process decode the video (None if that frame would not decode: the
-    service then tries on the first request)."""
+    """The default thumbnail's key and JPEG, made from the frame the transcode decoded, so that
+    no page's first look at a tile makes the service process decode the video (None if no frame
+    decoded: the service then tries on the first request)."""
 
 
 class _Progress:
@@ -213,18 +214,11 @@ class LocalWorker:
             preset=self.settings.preset,
             progress=progress.set,
             should_stop=should_stop,
+            poster_width=DEFAULT_THUMBNAIL_WIDTH,
         )
         output = done.output
         at = within(done.thumbnail_time, output.duration)
-        width = default_thumbnail_width(done.probe.width)
-        poster: tuple[str, bytes] | None = None
-        try:
-            image = thumbnails.render_thumbnail(
-                self.storage.path(job.source), time=at, width=width, image_format="jpeg"
-            )
-            poster = (thumbnail_key(job.playback_id, at, width, "jpg"), image)
-        except probe.InvalidMedia:
-            log.warning("local worker %s: no poster frame for %s", self.name, job.upload_id)
+        key = thumbnail_key(job.playback_id, at, default_thumbnail_width(done.probe.width), "jpg")
         info = {
             "duration": output.duration,
             "width": done.probe.width,
@@ -237,7 +231,7 @@ class LocalWorker:
             output=output,
             info=info,
             scratch=scratch,
-            poster=poster,
+            poster=None if done.poster is None else (key, done.poster),
         )
 
     async def _publish(self, job: Job, outcome: _Outcome) -> None:
